@@ -1,0 +1,64 @@
+// The records droptrace emits to every sink (terminal --json, files,
+// Elasticsearch): ECS-shaped, custom fields under `droptrace.*`.
+// See README "Record fields" for each field's meaning.
+
+export type Action =
+  | 'packet-dropped'
+  | 'tcp-retransmit'
+  | 'tcp-loss-probe'
+  | 'tcp-incoming-out-of-order'
+  | 'tcp-incoming-retransmit'
+  | 'tcp-incoming-duplicate'
+  | 'events-lost'
+  | 'tracer-gap'
+  | 'self-stats';
+
+export type Dataset = 'droptrace.drops' | 'droptrace.retransmits' | 'droptrace.flows' | 'droptrace.stats';
+export type Direction = 'ingress' | 'egress' | 'unknown';
+export type PathKind = 'local-in' | 'forward' | 'local-out' | 'unknown';
+export type RetransmitType = 'rto' | 'fast' | 'tlp' | 'syn' | 'synack' | 'unknown';
+
+export interface Endpoint {
+  ip?: string;
+  port?: number;
+}
+
+export interface EcsRecord {
+  '@timestamp': string;
+  event: {
+    kind: 'event' | 'metric';
+    category: string[];
+    type?: string[];
+    action: Action;
+    dataset: Dataset;
+    reason?: string;
+    start?: string;
+    end?: string;
+  };
+  network?: {
+    type?: 'ipv4' | 'ipv6';
+    transport?: string;
+    iana_number?: string;
+    direction?: Direction;
+  };
+  source?: Endpoint;
+  destination?: Endpoint;
+  host?: { name: string };
+  observer?: { ingress?: { interface?: { id?: string; name?: string } } };
+  droptrace: Record<string, unknown> & {
+    /** Stable id of this record (used as the Elasticsearch `_id`). */
+    id?: string;
+  };
+}
+
+/** A sink receives finished records. `write` must not throw for a single bad record. */
+export interface Sink {
+  readonly name: string;
+  write(record: EcsRecord): void;
+  /** Push everything buffered so far. */
+  flush(): Promise<void>;
+  /** Flush and release resources; no writes after this. */
+  close(): Promise<void>;
+  /** Counters for self-stats, e.g. { written: 10, errors: 0 }. */
+  stats(): Record<string, number>;
+}
