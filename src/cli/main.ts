@@ -1,0 +1,83 @@
+// The CLI's single exit point. Commands live in ./commands/<name>.ts and are
+// imported only when invoked, so `droptrace --help` stays fast and a broken
+// optional dependency of one command cannot break the others.
+import yargs, { type Argv } from 'yargs';
+import { DroptraceError } from '../errors.js';
+
+interface LazyCommand {
+  name: string;
+  describe: string;
+  load: () => Promise<{ builder: (y: Argv) => Argv; handler: (argv: Record<string, unknown>) => Promise<void> }>;
+}
+
+const COMMANDS: LazyCommand[] = [
+  { name: 'tail', describe: 'Stream drop and retransmit events live', load: () => import('./commands/tail.js') },
+  { name: 'probes', describe: 'Show what this kernel and bpftrace allow, per signal', load: () => import('./commands/probes.js') },
+];
+
+export async function main(args: string[]): Promise<void> {
+  let code = 0;
+  try {
+    const cli = yargs(args)
+      .scriptName('droptrace')
+      .usage('$0 <command> [options]\n\nWhere does the kernel lose my packets? Which flow, which direction, which function, why.')
+      .strict()
+      .demandCommand(1, 'Name a command, e.g. `droptrace tail`.')
+      .recommendCommands()
+      .help()
+      .version()
+      .wrap(Math.min(110, process.stdout.columns || 100))
+      .fail((msg, err) => {
+        throw err ?? new UsageErrorFromYargs(msg);
+      });
+    for (const c of COMMANDS) {
+      cli.command(
+        c.name,
+        c.describe,
+        // yargs needs the builder synchronously; we load the module lazily in
+        // the middleware below and only then apply its options.
+        (y) => y,
+        async () => undefined,
+      );
+    }
+    // Resolve the command first, then load only that module and re-parse with its options.
+    const first = args.find((a) => !a.startsWith('-'));
+    const chosen = COMMANDS.find((c) => c.name === first);
+    if (chosen) {
+      const mod = await chosen.load();
+      const sub = yargs(args.slice(args.indexOf(chosen.name) + 1))
+        .scriptName(`droptrace ${chosen.name}`)
+        .usage(`$0 [options]\n\n${chosen.describe}`)
+        .strict()
+        .help()
+        .wrap(Math.min(110, process.stdout.columns || 100))
+        .fail((msg, err) => {
+          throw err ?? new UsageErrorFromYargs(msg);
+        });
+      const argv = (await mod.builder(sub).parseAsync()) as Record<string, unknown>;
+      if (argv.help) return;
+      await mod.handler(argv);
+    } else {
+      await cli.parseAsync();
+    }
+  } catch (err) {
+    code = report(err);
+  }
+  process.exitCode = code;
+}
+
+class UsageErrorFromYargs extends DroptraceError {
+  constructor(msg: string) {
+    super(msg, { exitCode: 2, hint: 'Run with --help to see the options.' });
+  }
+}
+
+function report(err: unknown): number {
+  if (err instanceof DroptraceError) {
+    process.stderr.write(`droptrace: error: ${err.message}\n`);
+    if (err.hint) process.stderr.write(`  hint: ${err.hint}\n`);
+    return err.exitCode;
+  }
+  process.stderr.write(`droptrace: internal error (this is a bug, please report it):\n${(err as Error)?.stack ?? String(err)}\n`);
+  return 70;
+}
