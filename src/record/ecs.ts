@@ -44,7 +44,10 @@ export interface EcsRecord {
   source?: Endpoint;
   destination?: Endpoint;
   host?: { name: string };
-  observer?: { ingress?: { interface?: { id?: string; name?: string } } };
+  observer?: {
+    ingress?: { interface?: { id?: string; name?: string } };
+    egress?: { interface?: { id?: string; name?: string } };
+  };
   droptrace: Record<string, unknown> & {
     /** Stable id of this record (used as the Elasticsearch `_id`). */
     id?: string;

@@ -1,0 +1,50 @@
+// droptrace probes: what this kernel and bpftrace allow, and which variant
+// each signal uses (table, or --json). Also lists drop reasons (--reasons).
+import type { Argv } from 'yargs';
+import { detectCapabilities } from '../../source/capabilities.js';
+import { loadReasons } from '../../enrich/reasons.js';
+import { bpftraceFrom } from '../common-options.js';
+import { escapeForTerminal } from '../../sinks/terminal/escape.js';
+
+export function builder(y: Argv) {
+  return y
+    .option('bpftrace', { type: 'string', describe: 'bpftrace binary or private install dir. Env: DROPTRACE_BPFTRACE' })
+    .option('json', { type: 'boolean', default: false, describe: 'Machine-readable output' })
+    .option('reasons', { type: 'boolean', default: false, describe: "Also list this kernel's drop reasons" });
+}
+
+export async function handler(argv: Record<string, unknown>): Promise<void> {
+  const a = argv as { bpftrace?: string; json: boolean; reasons: boolean };
+  const c = await detectCapabilities({ bpftrace: bpftraceFrom(a) });
+  const reasons = c.tracefs.path ? loadReasons(c.tracefs.path) : undefined;
+  const report = {
+    root: c.root,
+    bpftrace: { path: c.bpftrace.command.display, version: c.bpftrace.version.text, fentry: c.bpftrace.fentrySupported, kprobe: c.bpftrace.kprobeSupported },
+    btf: c.btf,
+    tracefs: c.tracefs,
+    kallsyms: c.kallsyms,
+    dropReasons: { available: c.dropReasons, count: reasons?.size ?? 0, ...(a.reasons ? { names: reasons?.names() ?? [] } : {}) },
+    signals: c.signals.map((s) => ({ signal: s.signal, variant: s.variant, degraded: s.degraded, detail: s.detail })),
+  };
+  if (a.json) {
+    process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+    return;
+  }
+  const yes = (b: boolean) => (b ? 'yes' : 'NO');
+  const rows: [string, string][] = [
+    ['running as root', yes(c.root)],
+    ['bpftrace', `${report.bpftrace.path} v${report.bpftrace.version} (fentry: ${yes(c.bpftrace.fentrySupported)}, kprobe: ${yes(c.bpftrace.kprobeSupported)})`],
+    ['kernel BTF', yes(c.btf)],
+    ['tracefs', c.tracefs.path ? `${c.tracefs.path}${c.tracefs.mountedByUs ? ' (mounted by droptrace)' : ''}` : `NO: ${c.tracefs.error}`],
+    ['kallsyms readable', `${yes(c.kallsyms.readable)} (kptr_restrict=${c.kallsyms.kptrRestrict ?? '?'})`],
+    ['drop reasons', c.dropReasons ? `${reasons?.size ?? 0} names from the running kernel` : 'NO (kernel < 5.17?)'],
+  ];
+  const w = Math.max(...rows.map((r) => r[0].length));
+  for (const [k, v] of rows) process.stdout.write(`${k.padEnd(w)}  ${escapeForTerminal(v)}\n`);
+  process.stdout.write('\nSIGNAL              VARIANT      STATUS    DETAIL\n');
+  for (const s of c.signals) {
+    const status = s.variant === 'unavailable' ? 'OFF' : s.degraded ? 'degraded' : 'ok';
+    process.stdout.write(`${s.signal.padEnd(20)}${s.variant.padEnd(13)}${status.padEnd(10)}${escapeForTerminal(s.detail)}\n`);
+  }
+  if (a.reasons && reasons) process.stdout.write('\nDrop reasons: ' + reasons.names().join(' ') + '\n');
+}

@@ -1,0 +1,46 @@
+// Addresses arrive as raw memory words read little-endian by the probe
+// (x86-64, arm64): s4 a 32-bit word, s6 four 32-bit words printed %08x.
+// Turning them back into bytes here keeps the BPF side cheap and string-free.
+
+export function ipv4FromWord(word: number): string {
+  return `${word & 0xff}.${(word >>> 8) & 0xff}.${(word >>> 16) & 0xff}.${(word >>> 24) & 0xff}`;
+}
+
+/** 32 hex digits = four little-endian 32-bit words → the 16 address bytes. */
+export function ipv6BytesFromWords(hex: string): number[] {
+  const h = hex.startsWith('0x') ? hex.slice(2) : hex;
+  const bytes: number[] = [];
+  for (let w = 0; w < 4; w++) {
+    const word = parseInt(h.slice(w * 8, w * 8 + 8), 16) >>> 0;
+    bytes.push(word & 0xff, (word >>> 8) & 0xff, (word >>> 16) & 0xff, (word >>> 24) & 0xff);
+  }
+  return bytes;
+}
+
+export function ipv6FromWords(hex: string): string {
+  const b = ipv6BytesFromWords(hex);
+  // IPv4-mapped (::ffff:a.b.c.d): dual-stack sockets report v4 peers this way.
+  if (b.slice(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff) {
+    return `::ffff:${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
+  }
+  const groups: number[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push((b[i] << 8) | b[i + 1]);
+  return compressIpv6(groups);
+}
+
+/** RFC 5952: lowercase, no leading zeros, longest run (≥ 2) of zero groups → "::". */
+export function compressIpv6(groups: number[]): string {
+  let bestStart = -1, bestLen = 0;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) { i++; continue; }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen && j - i >= 2) { bestStart = i; bestLen = j - i; }
+    i = j;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (bestStart < 0) return hex.join(':');
+  const head = hex.slice(0, bestStart).join(':');
+  const tail = hex.slice(bestStart + bestLen).join(':');
+  return `${head}::${tail}`;
+}

@@ -1,0 +1,113 @@
+// Decode one line of bpftrace output into a typed wire message.
+// bpftrace 0.17 and 0.23 differ in where they print "Attaching N probes...",
+// in lost-event wording and in JSON-mode envelopes; every shape seen is handled
+// here and anything else is counted as undecodable, never fatal.
+
+export interface DropWire {
+  t: 'drop';
+  ts: number; reason: number; loc: string; eth: number; len: number;
+  ifindex: number; iif: number; netns: number; dst_in: string;
+  l3: number; l4: number; s4: number; d4: number; s6: string; d6: string;
+  sport: number; dport: number; tflags: number; icmp_type: number; icmp_code: number; cpu: number;
+}
+
+export interface TcpSockWire {
+  t: 'retrans' | 'synack' | 'tlp';
+  ts: number; state: number; ca_state: number; pending: number; retransmits: number;
+  netns: number; l3: number; s4: number; d4: number; s6: string; d6: string;
+  sport: number; dport: number; len: number; cpu: number;
+}
+
+export type WireMessage =
+  | { kind: 'event'; event: DropWire | TcpSockWire }
+  | { kind: 'ready' }
+  | { kind: 'attaching'; probes: number }
+  | { kind: 'lost'; count: number }
+  | { kind: 'ignored' }
+  | { kind: 'undecodable'; line: string; why: string };
+
+const DROP_NUMERIC = ['ts', 'reason', 'eth', 'len', 'ifindex', 'iif', 'netns', 'l3', 'l4', 's4', 'd4', 'sport', 'dport', 'tflags', 'icmp_type', 'icmp_code', 'cpu'] as const;
+const DROP_HEX = ['loc', 'dst_in', 's6', 'd6'] as const;
+const SOCK_NUMERIC = ['ts', 'state', 'ca_state', 'pending', 'retransmits', 'netns', 'l3', 's4', 'd4', 'sport', 'dport', 'len', 'cpu'] as const;
+const SOCK_HEX = ['s6', 'd6'] as const;
+
+const HEX_RE = /^(0x)?[0-9a-f]{1,32}$/;
+const LOST_TEXT_RE = /^Lost (\d+) events?\b/;
+const ATTACH_RE = /^Attaching (\d+) probes?\.\.\.$/;
+
+export function decodeLine(raw: string): WireMessage {
+  const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+  if (line.length === 0) return { kind: 'ignored' };
+  if (line.charCodeAt(0) !== 123 /* { */) return decodeText(line);
+  let obj: unknown;
+  try {
+    obj = JSON.parse(line);
+  } catch {
+    return { kind: 'undecodable', line, why: 'invalid JSON' };
+  }
+  if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) {
+    return { kind: 'undecodable', line, why: 'not an object' };
+  }
+  return decodeObject(obj as Record<string, unknown>, line);
+}
+
+function decodeText(line: string): WireMessage {
+  const lost = LOST_TEXT_RE.exec(line);
+  if (lost) return { kind: 'lost', count: Number(lost[1]) };
+  const att = ATTACH_RE.exec(line);
+  if (att) return { kind: 'attaching', probes: Number(att[1]) };
+  return { kind: 'undecodable', line, why: 'not JSON' };
+}
+
+function decodeObject(o: Record<string, unknown>, line: string): WireMessage {
+  // `-f json` envelopes (bpftrace's own JSON output mode), both generations.
+  if (typeof o.type === 'string' && !('t' in o)) return decodeEnvelope(o, line);
+  switch (o.t) {
+    case 'drop':
+      return checked(o, DROP_NUMERIC, DROP_HEX, line);
+    case 'retrans':
+    case 'synack':
+    case 'tlp':
+      return checked(o, SOCK_NUMERIC, SOCK_HEX, line);
+    case 'ready':
+      return { kind: 'ready' };
+    default:
+      return { kind: 'undecodable', line, why: `unknown record type ${JSON.stringify(o.t)}` };
+  }
+}
+
+function decodeEnvelope(o: Record<string, unknown>, line: string): WireMessage {
+  const data = o.data as Record<string, unknown> | string | undefined;
+  switch (o.type) {
+    case 'lost_events': {
+      const n = typeof data === 'object' && data ? Number((data as Record<string, unknown>).events) : NaN;
+      return Number.isFinite(n) ? { kind: 'lost', count: n } : { kind: 'undecodable', line, why: 'lost_events without a count' };
+    }
+    case 'attached_probes': {
+      const n = typeof data === 'object' && data ? Number((data as Record<string, unknown>).probes) : NaN;
+      return Number.isFinite(n) ? { kind: 'attaching', probes: n } : { kind: 'ignored' };
+    }
+    case 'printf':
+      // A printf in -f json mode carries our own line as a string.
+      return typeof data === 'string' ? decodeLine(data.replace(/\n$/, '')) : { kind: 'undecodable', line, why: 'printf without data' };
+    default:
+      return { kind: 'ignored' };
+  }
+}
+
+function checked(
+  o: Record<string, unknown>,
+  numeric: readonly string[],
+  hex: readonly string[],
+  line: string,
+): WireMessage {
+  for (const k of numeric) {
+    const v = o[k];
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) return { kind: 'undecodable', line, why: `field ${k} is not a non-negative number` };
+  }
+  for (const k of hex) {
+    const v = o[k];
+    if (typeof v !== 'string' || !HEX_RE.test(v)) return { kind: 'undecodable', line, why: `field ${k} is not a hex string` };
+  }
+  return { kind: 'event', event: o as unknown as DropWire | TcpSockWire };
+}

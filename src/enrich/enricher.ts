@@ -1,0 +1,136 @@
+// Wire event → ECS record: symbolized location, reason name from the running
+// kernel, interface name, TCP state names, direction and path. Enrichment
+// failures never drop an event: missing names are simply left out.
+import type { EcsRecord, RetransmitType } from '../record/ecs.js';
+import type { DropWire, TcpSockWire } from '../decode/wire.js';
+import { ipv4FromWord, ipv6FromWords } from '../decode/address.js';
+import type { KallsymsSymbolizer } from './kallsyms.js';
+import type { ReasonTable } from './reasons.js';
+import type { InterfaceResolver } from './interfaces.js';
+import { PathClassifier } from './direction.js';
+import { MonotonicToWall } from './clock.js';
+import { tcpStateName, caStateName, retransmitType } from './tcp.js';
+
+const TRANSPORTS: Record<number, string> = { 1: 'icmp', 2: 'igmp', 6: 'tcp', 17: 'udp', 47: 'gre', 50: 'esp', 51: 'ah', 58: 'ipv6-icmp', 132: 'sctp', 136: 'udplite' };
+
+export interface EnricherDeps {
+  symbols: KallsymsSymbolizer;
+  reasons: ReasonTable;
+  interfaces?: InterfaceResolver;
+  hostName: string;
+  clock?: MonotonicToWall;
+  /** True when loss probes are observed directly (fentry/kprobe). */
+  tlpObserved?: boolean;
+}
+
+export class Enricher {
+  private readonly paths: PathClassifier;
+  private readonly clock: MonotonicToWall;
+  private lastIdKey = '';
+  private idSeq = 0;
+
+  constructor(private readonly d: EnricherDeps) {
+    this.paths = new PathClassifier(d.symbols);
+    this.clock = d.clock ?? new MonotonicToWall();
+  }
+
+  private id(ev: { ts: number; cpu: number; t: string }): string {
+    // ts + cpu is unique per event except for bursts freed in the same ns on
+    // one CPU; a sequence number disambiguates those.
+    const key = `${ev.ts}-${ev.cpu}-${ev.t}`;
+    this.idSeq = key === this.lastIdKey ? this.idSeq + 1 : 0;
+    this.lastIdKey = key;
+    return `${this.d.hostName}-${key}-${this.idSeq}`;
+  }
+
+  private addrs(ev: { l3: number; s4: number; d4: number; s6: string; d6: string }): [string | undefined, string | undefined] {
+    if (ev.l3 === 4) return [ipv4FromWord(ev.s4), ipv4FromWord(ev.d4)];
+    if (ev.l3 === 6) return [ipv6FromWords(ev.s6), ipv6FromWords(ev.d6)];
+    return [undefined, undefined];
+  }
+
+  drop(ev: DropWire): EcsRecord {
+    const [sip, dip] = this.addrs(ev);
+    const { direction, path } = this.paths.classify(ev.iif, ev.dst_in);
+    const loc = this.d.symbols.lookup(ev.loc);
+    const transport = TRANSPORTS[ev.l4];
+    const hasPorts = ev.l4 === 6 || ev.l4 === 17 || ev.l4 === 132 || ev.l4 === 136;
+    // The device the packet came in on (ingress) or is leaving through (egress).
+    const ifindex = direction === 'ingress' ? ev.iif : ev.ifindex;
+    const ifname = this.d.interfaces?.nameOf(ev.netns, ifindex);
+    const iface = ifindex ? { interface: { id: String(ifindex), ...(ifname !== undefined ? { name: ifname } : {}) } } : undefined;
+    const rec: EcsRecord = {
+      '@timestamp': new Date(this.clock.toWallMs(ev.ts)).toISOString(),
+      event: { kind: 'event', category: ['network'], type: ['denied'], action: 'packet-dropped', dataset: 'droptrace.drops', reason: this.d.reasons.name(ev.reason) },
+      network: {
+        ...(ev.l3 ? { type: ev.l3 === 6 ? 'ipv6' : 'ipv4' } : {}),
+        ...(ev.l3 && transport ? { transport } : {}),
+        ...(ev.l3 ? { iana_number: String(ev.l4) } : {}),
+        direction,
+      },
+      ...(sip !== undefined ? { source: { ip: sip, ...(hasPorts ? { port: ev.sport } : {}) } } : {}),
+      ...(dip !== undefined ? { destination: { ip: dip, ...(hasPorts ? { port: ev.dport } : {}) } } : {}),
+      host: { name: this.d.hostName },
+      ...(iface ? { observer: direction === 'ingress' ? { ingress: iface } : { egress: iface } } : {}),
+      droptrace: {
+        id: this.id(ev),
+        drop: {
+          reason_code: ev.reason,
+          location: { address: loc.address, ...(loc.symbol ? { symbol: loc.symbol, offset: loc.offset } : {}), ...(loc.module ? { module: loc.module } : {}) },
+        },
+        netns: { inode: ev.netns },
+        path,
+        bytes: ev.len,
+        ...(ev.l3 === 0 ? { ethertype: ev.eth } : {}),
+        ...(ev.l4 === 6 ? { tcp: { flags: tcpFlags(ev.tflags) } } : {}),
+        ...(ev.l4 === 1 || ev.l4 === 58 ? { icmp: { type: ev.icmp_type, code: ev.icmp_code } } : {}),
+      },
+    } as EcsRecord;
+    return rec;
+  }
+
+  tcpSock(ev: TcpSockWire): EcsRecord {
+    const [sip, dip] = this.addrs(ev);
+    let type: RetransmitType;
+    let action: 'tcp-retransmit' | 'tcp-loss-probe';
+    let tlpSource: 'observed' | 'inferred' | undefined;
+    if (ev.t === 'synack') {
+      type = 'synack';
+      action = 'tcp-retransmit';
+    } else if (ev.t === 'tlp') {
+      type = 'tlp';
+      action = 'tcp-loss-probe';
+      tlpSource = 'observed';
+    } else {
+      type = retransmitType(ev.state, ev.ca_state, ev.pending);
+      // With an observed TLP signal the probe event itself is the
+      // tcp-loss-probe record; its retransmitted segment stays a retransmit.
+      action = type === 'tlp' && !this.d.tlpObserved ? 'tcp-loss-probe' : 'tcp-retransmit';
+      if (type === 'tlp' && !this.d.tlpObserved) tlpSource = 'inferred';
+    }
+    return {
+      '@timestamp': new Date(this.clock.toWallMs(ev.ts)).toISOString(),
+      event: { kind: 'event', category: ['network'], type: ['connection'], action, dataset: 'droptrace.retransmits', reason: type },
+      network: { type: ev.l3 === 6 ? 'ipv6' : 'ipv4', transport: 'tcp', iana_number: '6', direction: 'egress' },
+      ...(sip !== undefined ? { source: { ip: sip, port: ev.sport } } : {}),
+      ...(dip !== undefined ? { destination: { ip: dip, port: ev.dport } } : {}),
+      host: { name: this.d.hostName },
+      droptrace: {
+        id: this.id(ev),
+        retransmit: { type, ...(tlpSource ? { tlp_source: tlpSource } : {}) },
+        tcp: {
+          state: tcpStateName(ev.state),
+          ...(ev.t === 'synack' ? {} : { ca_state: caStateName(ev.ca_state), retransmits: ev.retransmits }),
+        },
+        netns: { inode: ev.netns },
+        path: 'local-out',
+        ...(ev.len ? { bytes: ev.len } : {}),
+      },
+    } as EcsRecord;
+  }
+}
+
+const FLAG_NAMES = ['FIN', 'SYN', 'RST', 'PSH', 'ACK', 'URG', 'ECE', 'CWR'];
+export function tcpFlags(bits: number): string[] {
+  return FLAG_NAMES.filter((_, i) => bits & (1 << i));
+}

@@ -1,0 +1,123 @@
+// Kernel address → "symbol+0xoff/0xsize [module]".
+// /proc/kallsyms is not sorted across modules and may list aliases at one
+// address; we sort once and binary-search. Sizes are the distance to the next
+// distinct address (kallsyms carries no sizes). With kptr_restrict hiding
+// addresses every line reads 0: the symbolizer then reports `available=false`
+// and callers print raw hex (one warning, no failure).
+import { readFileSync } from 'node:fs';
+
+export interface Symbol {
+  address: bigint;
+  name: string;
+  module?: string;
+  size: bigint;
+}
+
+export interface Location {
+  address: string; // "0xffffffff8123abcd"
+  symbol?: string;
+  offset?: number;
+  size?: number;
+  module?: string;
+}
+
+// Text and weak symbols only: data symbols never appear as a drop location.
+const CODE_TYPES = new Set(['t', 'T', 'w', 'W']);
+
+export class KallsymsSymbolizer {
+  private readonly addrs: BigUint64Array;
+  private readonly syms: Symbol[];
+  private readonly cache = new Map<string, Location>();
+  readonly available: boolean;
+
+  constructor(text: string) {
+    const parsed: { address: bigint; name: string; module?: string }[] = [];
+    let nonZero = 0;
+    for (const line of text.split('\n')) {
+      // "ffffffff81000000 T _stext" or "ffffffffc0a01000 t nft_do_chain\t[nf_tables]"
+      const sp1 = line.indexOf(' ');
+      if (sp1 <= 0) continue;
+      const type = line[sp1 + 1];
+      if (!CODE_TYPES.has(type)) continue;
+      const rest = line.slice(sp1 + 3);
+      const tab = rest.indexOf('\t');
+      const name = tab < 0 ? rest.trimEnd() : rest.slice(0, tab);
+      const modMatch = tab < 0 ? null : /\[([^\]]+)\]/.exec(rest.slice(tab));
+      let address: bigint;
+      try {
+        address = BigInt('0x' + line.slice(0, sp1));
+      } catch {
+        continue;
+      }
+      if (address !== 0n) nonZero++;
+      parsed.push({ address, name, module: modMatch?.[1] });
+    }
+    this.available = nonZero > 0;
+    parsed.sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));
+    // Collapse aliases (same address): keep the first name, prefer a non-underscore one.
+    const out: Symbol[] = [];
+    for (const p of parsed) {
+      const last = out[out.length - 1];
+      if (last && last.address === p.address) {
+        if (last.name.startsWith('_') && !p.name.startsWith('_')) { last.name = p.name; last.module = p.module; }
+        continue;
+      }
+      out.push({ ...p, size: 0n });
+    }
+    for (let i = 0; i < out.length - 1; i++) out[i].size = out[i + 1].address - out[i].address;
+    this.syms = out;
+    this.addrs = BigUint64Array.from(out.map((s) => s.address));
+  }
+
+  static fromFile(path = '/proc/kallsyms'): KallsymsSymbolizer {
+    return new KallsymsSymbolizer(readFileSync(path, 'utf8'));
+  }
+
+  get symbolCount(): number {
+    return this.syms.length;
+  }
+
+  /** Exact address of a symbol by name (first match), e.g. to recognise ip_forward. */
+  addressOf(name: string): bigint | undefined {
+    return this.syms.find((s) => s.name === name)?.address;
+  }
+
+  lookup(hexAddress: string): Location {
+    const hit = this.cache.get(hexAddress);
+    if (hit) return hit;
+    const loc = this.resolve(hexAddress);
+    if (this.cache.size > 100_000) this.cache.clear();
+    this.cache.set(hexAddress, loc);
+    return loc;
+  }
+
+  private resolve(hexAddress: string): Location {
+    let addr: bigint;
+    try {
+      addr = BigInt(hexAddress);
+    } catch {
+      return { address: hexAddress };
+    }
+    const address = '0x' + addr.toString(16).padStart(16, '0');
+    if (!this.available || addr === 0n) return { address };
+    // Largest symbol address <= addr.
+    let lo = 0, hi = this.addrs.length - 1, idx = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.addrs[mid] <= addr) { idx = mid; lo = mid + 1; } else hi = mid - 1;
+    }
+    if (idx < 0) return { address };
+    const s = this.syms[idx];
+    const offset = addr - s.address;
+    // Past the last symbol or far beyond any plausible function: don't guess.
+    if (s.size === 0n || offset >= s.size) return { address };
+    return { address, symbol: s.name, offset: Number(offset), size: Number(s.size), module: s.module };
+  }
+}
+
+/** "nft_do_chain+0x3c4/0x5a0 [nf_tables]" or the raw address. */
+export function formatLocation(loc: Location): string {
+  if (!loc.symbol) return loc.address;
+  const base = `${loc.symbol}+0x${(loc.offset ?? 0).toString(16)}/0x${(loc.size ?? 0).toString(16)}`;
+  return loc.module ? `${base} [${loc.module}]` : base;
+}

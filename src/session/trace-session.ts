@@ -1,0 +1,217 @@
+// One tracing session: validate filters, detect capabilities, build the
+// program, supervise bpftrace, and turn its lines into ECS records:
+//   probes/*.bt → source (supervisor) → decode → enrich → onRecord(sinks)
+import { hostname } from 'node:os';
+import { EnvironmentError, TracerError, UsageError } from '../errors.js';
+import type { EcsRecord } from '../record/ecs.js';
+import { parseFilters, type RawFilters, type Filters } from '../filters/filters.js';
+import { compilePredicate, type ResolvedFilters } from '../filters/predicate.js';
+import { detectCapabilities, assertRunnable, type Capabilities, type SignalChoice, type DetectOptions } from '../source/capabilities.js';
+import { buildProgram } from '../source/program.js';
+import { Supervisor, type Gap } from '../source/supervisor.js';
+import { decodeLine } from '../decode/wire.js';
+import { KallsymsSymbolizer } from '../enrich/kallsyms.js';
+import { loadReasons, type ReasonTable } from '../enrich/reasons.js';
+import { InterfaceResolver, netnsInodeOf } from '../enrich/interfaces.js';
+import { Enricher } from '../enrich/enricher.js';
+import { writeReadyFile } from './ready-file.js';
+import { join } from 'node:path';
+
+export interface SessionOptions {
+  bpftrace?: string;
+  filters: RawFilters;
+  readyFile?: string;
+  onRecord: (r: EcsRecord) => void;
+  onWarning?: (msg: string) => void;
+  uid?: number;
+  detect?: Partial<DetectOptions>;
+  hostName?: string;
+  kallsymsPath?: string;
+  perfRbPages?: number;
+}
+
+export interface SessionStats {
+  lines: number;
+  events: number;
+  undecodable: number;
+  lost: number;
+  restarts: number;
+  gaps: number;
+}
+
+const OPTIONAL_ORDER = ['loss-probes', 'synack-retransmits', 'retransmits', 'drops'];
+
+export class TraceSession {
+  readonly stats: SessionStats = { lines: 0, events: 0, undecodable: 0, lost: 0, restarts: 0, gaps: 0 };
+  capabilities!: Capabilities;
+  included: SignalChoice[] = [];
+  private supervisor: Supervisor | null = null;
+  private enricher!: Enricher;
+  private running: Promise<void> = Promise.resolve();
+  private warnedUndecodable = false;
+  private readonly host: string;
+
+  constructor(private readonly o: SessionOptions) {
+    this.host = o.hostName ?? hostname();
+  }
+
+  private warn(msg: string): void {
+    this.o.onWarning?.(msg);
+  }
+
+  /** Resolves once every probe is attached (and the ready file is written). */
+  async start(): Promise<void> {
+    // Filters first: a bad value is rejected before anything else happens.
+    const filters = parseFilters(this.o.filters);
+    const uid = this.o.uid ?? process.getuid?.() ?? 0;
+    if (uid !== 0) throw new EnvironmentError('droptrace must run as root (it loads BPF programs and reads kernel addresses)', 'Run it with sudo, or as a root sidecar.');
+    this.capabilities = await detectCapabilities({ bpftrace: this.o.bpftrace, uid, ...this.o.detect });
+    assertRunnable(this.capabilities);
+    for (const s of this.capabilities.signals) if (s.degraded) this.warn(`signal ${s.signal}: ${s.variant} — ${s.detail}`);
+
+    const symbols = KallsymsSymbolizer.fromFile(this.o.kallsymsPath ?? join(this.o.detect?.procRoot ?? '/proc', 'kallsyms'));
+    if (!symbols.available) this.warn('kernel addresses are hidden (kptr_restrict or not root): locations are shown as raw hex');
+    const reasons = loadReasons(this.capabilities.tracefs.path!);
+    if (reasons.size === 0) this.warn('could not read drop reason names from tracefs; reasons are shown as numbers');
+    const interfaces = new InterfaceResolver();
+    const resolved = await this.resolveFilters(filters, reasons, interfaces);
+
+    let signals = this.capabilities.signals.filter((s) => s.files.length > 0);
+    const tlpObserved = () => this.included.some((s) => s.signal === 'loss-probes');
+    for (;;) {
+      const program = buildProgram({
+        signals,
+        version: this.capabilities.bpftrace.version,
+        dropPredicate: compilePredicate(resolved, 'drop'),
+        tcpSockPredicate: compilePredicate(resolved, 'tcp-sock'),
+        minReason: reasons.minCode(),
+      });
+      if (program.included.length === 0) throw new UsageError('the filters exclude every signal (e.g. --filter-proto udp with only TCP signals available)');
+      this.included = program.included;
+      this.enricher = new Enricher({ symbols, reasons, interfaces, hostName: this.host, tlpObserved: tlpObserved() });
+      try {
+        await this.launch(program.text);
+        return;
+      } catch (e) {
+        // One optional signal that fails to compile or attach must not stop
+        // the others: drop the least essential one and try again.
+        if (!(e instanceof TracerError) || signals.length <= 1) throw e;
+        const victim = OPTIONAL_ORDER.map((n) => signals.find((s) => s.signal === n)).find(Boolean)!;
+        this.warn(`signal ${victim.signal} (${victim.variant}) failed to start and is disabled: ${e.message.split('\n').slice(0, 3).join(' ')}`);
+        signals = signals.filter((s) => s !== victim);
+      }
+    }
+  }
+
+  private async resolveFilters(f: Filters, reasons: ReasonTable, interfaces: InterfaceResolver): Promise<ResolvedFilters> {
+    const codeOf = (name: string, flag: string) => {
+      const c = reasons.codeOf(name);
+      if (c === undefined) {
+        const near = reasons.names().filter((n) => n.includes(name) || name.includes(n)).slice(0, 5);
+        throw new UsageError(`--${flag}: ${name} is not a drop reason of this kernel${near.length ? ` (did you mean ${near.join(', ')}?)` : ''}`, 'List them with `droptrace probes --reasons`.');
+      }
+      return c;
+    };
+    const selfNs = netnsInodeOf('/proc/self/ns/net') ?? 0;
+    const ifindexes: number[] = [];
+    for (const i of f.ifaces) {
+      if ('index' in i) ifindexes.push(i.index);
+      else {
+        const idx = interfaces.indexOf(selfNs, i.name);
+        if (idx === undefined) throw new UsageError(`--filter-iface: no interface named ${i.name} in this network namespace`, 'Give its index instead to match an interface in another namespace.');
+        ifindexes.push(idx);
+      }
+    }
+    return {
+      hosts: f.hosts, ports: f.ports, protos: f.protos, netns: f.netns, ifindexes,
+      reasonCodes: f.reasons.map((r) => codeOf(r, 'filter-reason')),
+      excludeReasonCodes: f.excludeReasons.map((r) => codeOf(r, 'exclude-reason')),
+    };
+  }
+
+  private launch(program: string): Promise<void> {
+    return new Promise<void>((resolveReady, rejectReady) => {
+      let ready = false;
+      const sup = new Supervisor({
+        command: this.capabilities.bpftrace.command,
+        program,
+        env: { BPFTRACE_PERF_RB_PAGES: String(this.o.perfRbPages ?? 256) },
+        onLine: (l) => this.onLine(l),
+        onStderr: (l) => this.warn(`bpftrace: ${l}`),
+        onGap: (g) => this.onGap(g),
+        onReady: (pid, restarts) => {
+          this.stats.restarts = restarts;
+          if (this.o.readyFile) {
+            writeReadyFile(this.o.readyFile, { pid: process.pid, bpftracePid: pid, restarts, signals: this.included.map((s) => ({ signal: s.signal, variant: s.variant })) });
+          }
+          if (!ready) {
+            ready = true;
+            resolveReady();
+          }
+        },
+      });
+      this.supervisor = sup;
+      this.running = sup.start();
+      this.running.catch((e) => {
+        if (!ready) rejectReady(e);
+      });
+    });
+  }
+
+  /** Resolves when the tracer stops; rejects if it gave up. */
+  wait(): Promise<void> {
+    return this.running;
+  }
+
+  get bpftracePid(): number | undefined {
+    return this.supervisor?.pid;
+  }
+
+  async stop(): Promise<void> {
+    await this.supervisor?.stop();
+  }
+
+  private onLine(line: string): void {
+    this.stats.lines++;
+    const m = decodeLine(line);
+    switch (m.kind) {
+      case 'event': {
+        this.stats.events++;
+        const ev = m.event;
+        this.o.onRecord(ev.t === 'drop' ? this.enricher.drop(ev) : this.enricher.tcpSock(ev));
+        return;
+      }
+      case 'lost':
+        this.stats.lost += m.count;
+        this.o.onRecord(this.metaRecord('events-lost', { lost: { count: m.count } }));
+        return;
+      case 'undecodable':
+        this.stats.undecodable++;
+        if (!this.warnedUndecodable) {
+          this.warnedUndecodable = true;
+          this.warn(`skipping undecodable bpftrace output (${m.why}); further ones are only counted`);
+        }
+        return;
+      default:
+        return;
+    }
+  }
+
+  private onGap(g: Gap): void {
+    this.stats.gaps++;
+    this.stats.restarts = g.restarts;
+    this.o.onRecord(this.metaRecord('tracer-gap', {
+      gap: { start: new Date(g.start).toISOString(), end: new Date(g.end).toISOString(), duration_ms: g.end - g.start, cause: g.cause, restarts: g.restarts },
+    }));
+  }
+
+  private metaRecord(action: 'events-lost' | 'tracer-gap', extra: Record<string, unknown>): EcsRecord {
+    const now = new Date().toISOString();
+    return {
+      '@timestamp': now,
+      event: { kind: 'metric', category: ['network'], action, dataset: 'droptrace.drops' },
+      host: { name: this.host },
+      droptrace: { id: `${this.host}-${action}-${now}-${this.stats.lost}-${this.stats.gaps}`, ...extra },
+    };
+  }
+}

@@ -1,0 +1,190 @@
+// The capability chain: what this kernel and bpftrace allow, and which variant
+// each signal uses. Best first: tracepoint > fentry > kprobe > inferred.
+// One unavailable signal never stops the others; it is reported as degraded
+// with the reason.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { EnvironmentError } from '../errors.js';
+import { type BpftraceCommand, type BpftraceVersion, bpftraceVersion, resolveBpftrace, runBpftrace } from './bpftrace-binary.js';
+
+export type SignalName = 'drops' | 'retransmits' | 'synack-retransmits' | 'loss-probes';
+export type Variant = 'tracepoint' | 'fentry' | 'kprobe' | 'inferred' | 'unavailable';
+
+export interface SignalChoice {
+  signal: SignalName;
+  variant: Variant;
+  /** Probe files (relative to probes/) used by this variant. */
+  files: string[];
+  detail: string;
+  degraded: boolean;
+}
+
+export interface Capabilities {
+  root: boolean;
+  bpftrace: { command: BpftraceCommand; version: BpftraceVersion; fentrySupported: boolean; kprobeSupported: boolean };
+  btf: boolean;
+  tracefs: { path: string | null; mountedByUs: boolean; error?: string };
+  kallsyms: { readable: boolean; kptrRestrict: number | null };
+  dropReasons: boolean;
+  signals: SignalChoice[];
+}
+
+export interface DetectOptions {
+  bpftrace?: string;
+  uid?: number;
+  sysRoot?: string; // "/sys" — injectable for tests
+  procRoot?: string; // "/proc"
+  mountTracefs?: (path: string) => Promise<boolean>;
+  /** Probe `bpftrace --info` (skipped in unit tests). */
+  info?: (cmd: BpftraceCommand) => Promise<string>;
+}
+
+const TRACEFS_CANDIDATES = ['kernel/tracing', 'kernel/debug/tracing'];
+
+function nonEmptyDir(p: string): boolean {
+  try {
+    return readdirSync(p).length > 0;
+  } catch {
+    return false;
+  }
+}
+
+export async function findTracefs(sysRoot: string, mount: DetectOptions['mountTracefs']): Promise<Capabilities['tracefs']> {
+  for (const c of TRACEFS_CANDIDATES) {
+    const p = join(sysRoot, c);
+    if (nonEmptyDir(join(p, 'events'))) return { path: p, mountedByUs: false };
+  }
+  const target = join(sysRoot, TRACEFS_CANDIDATES[0]);
+  if (mount && existsSync(target)) {
+    const ok = await mount(target);
+    if (ok && nonEmptyDir(join(target, 'events'))) return { path: target, mountedByUs: true };
+    return { path: null, mountedByUs: false, error: `tracefs is not mounted and mounting it on ${target} failed` };
+  }
+  return { path: null, mountedByUs: false, error: `tracefs not found under ${sysRoot}/kernel/tracing or ${sysRoot}/kernel/debug/tracing` };
+}
+
+export function mountTracefs(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    execFile('mount', ['-t', 'tracefs', 'nodev', path], { timeout: 5000, env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } }, (err) => resolve(!err));
+  });
+}
+
+function tracepointFormat(tracefs: string | null, cat: string, name: string): string | null {
+  if (!tracefs) return null;
+  try {
+    return readFileSync(join(tracefs, 'events', cat, name, 'format'), 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+function readKallsymsState(procRoot: string): Capabilities['kallsyms'] {
+  let kptrRestrict: number | null = null;
+  try {
+    kptrRestrict = Number(readFileSync(join(procRoot, 'sys/kernel/kptr_restrict'), 'utf8').trim());
+  } catch { /* unknown */ }
+  try {
+    const head = readFileSync(join(procRoot, 'kallsyms'), { encoding: 'utf8', flag: 'r' }).slice(0, 4096);
+    const readable = head.split('\n').some((l) => /^[0-9a-f]+ /.test(l) && !/^0+ /.test(l));
+    return { readable, kptrRestrict };
+  } catch {
+    return { readable: false, kptrRestrict };
+  }
+}
+
+/** A kernel function is kprobe-able if kprobes exist and the symbol is in kallsyms. */
+function kprobeTarget(sysRoot: string, tracefs: string | null, procRoot: string, fn: string): { ok: boolean; why: string } {
+  const kprobeEvents = tracefs ? existsSync(join(tracefs, 'kprobe_events')) : false;
+  const kprobePmu = existsSync(join(sysRoot, 'bus/event_source/devices/kprobe'));
+  if (!kprobeEvents && !kprobePmu) return { ok: false, why: 'kernel built without kprobes (no kprobe_events, no kprobe PMU)' };
+  try {
+    const syms = readFileSync(join(procRoot, 'kallsyms'), 'utf8');
+    if (!new RegExp(`^[0-9a-f]+ [tT] ${fn}$`, 'm').test(syms)) return { ok: false, why: `${fn} not in kallsyms (inlined or renamed)` };
+  } catch {
+    return { ok: false, why: 'kallsyms unreadable' };
+  }
+  return { ok: true, why: '' };
+}
+
+async function defaultInfo(cmd: BpftraceCommand): Promise<string> {
+  const r = await runBpftrace(cmd, ['--info'], 20_000);
+  return r.stdout + r.stderr;
+}
+
+export function parseInfoFeatures(info: string): { fentry: boolean; kprobe: boolean } {
+  // 0.17 says "kfunc: yes", 0.2x "fentry: yes".
+  const fentry = /^\s*(?:kfunc|fentry):\s*yes/m.test(info);
+  const kprobe = /^\s*kprobe:\s*yes/m.test(info);
+  return { fentry, kprobe };
+}
+
+export async function detectCapabilities(opts: DetectOptions = {}): Promise<Capabilities> {
+  const sysRoot = opts.sysRoot ?? '/sys';
+  const procRoot = opts.procRoot ?? '/proc';
+  const uid = opts.uid ?? process.getuid?.() ?? 0;
+  const command = resolveBpftrace(opts.bpftrace);
+  const version = await bpftraceVersion(command);
+  const info = await (opts.info ?? defaultInfo)(command);
+  const feats = parseInfoFeatures(info);
+  const btf = existsSync(join(sysRoot, 'kernel/btf/vmlinux'));
+  const tracefs = await findTracefs(sysRoot, uid === 0 ? opts.mountTracefs ?? mountTracefs : undefined);
+  const kallsyms = readKallsymsState(procRoot);
+
+  const kfree = tracepointFormat(tracefs.path, 'skb', 'kfree_skb');
+  const dropReasons = !!kfree && /enum skb_drop_reason reason;/.test(kfree);
+  const signals: SignalChoice[] = [];
+
+  if (kfree && dropReasons) {
+    signals.push({ signal: 'drops', variant: 'tracepoint', files: ['drops/kfree_skb.bt'], detail: 'tracepoint:skb:kfree_skb with drop reasons', degraded: false });
+  } else {
+    signals.push({
+      signal: 'drops', variant: 'unavailable', files: [], degraded: true,
+      detail: !tracefs.path ? `no tracefs: ${tracefs.error}` : kfree ? 'kfree_skb has no drop reason field (kernel < 5.17)' : 'tracepoint skb:kfree_skb missing',
+    });
+  }
+
+  const rtx = tracepointFormat(tracefs.path, 'tcp', 'tcp_retransmit_skb');
+  signals.push(rtx
+    ? { signal: 'retransmits', variant: 'tracepoint', files: ['retransmits/tcp_retransmit_skb.bt'], detail: 'tracepoint:tcp:tcp_retransmit_skb', degraded: false }
+    : { signal: 'retransmits', variant: 'unavailable', files: [], detail: 'tracepoint tcp:tcp_retransmit_skb missing', degraded: true });
+
+  const synack = tracepointFormat(tracefs.path, 'tcp', 'tcp_retransmit_synack');
+  signals.push(synack
+    ? { signal: 'synack-retransmits', variant: 'tracepoint', files: ['retransmits/tcp_retransmit_synack.bt'], detail: 'tracepoint:tcp:tcp_retransmit_synack', degraded: false }
+    : { signal: 'synack-retransmits', variant: 'unavailable', files: [], detail: 'tracepoint tcp:tcp_retransmit_synack missing', degraded: true });
+
+  // Tail-loss probes have no tracepoint: fentry > kprobe > inferred from the
+  // retransmit tracepoint's socket state (only probes that resend data).
+  const kp = kprobeTarget(sysRoot, tracefs.path, procRoot, 'tcp_send_loss_probe');
+  if (feats.fentry && btf) {
+    signals.push({ signal: 'loss-probes', variant: 'fentry', files: ['loss-probe/fentry.bt'], detail: 'fentry:tcp_send_loss_probe (observed)', degraded: false });
+  } else if (kp.ok && feats.kprobe) {
+    signals.push({ signal: 'loss-probes', variant: 'kprobe', files: ['loss-probe/kprobe.bt'], detail: 'kprobe:tcp_send_loss_probe (observed)', degraded: false });
+  } else if (rtx) {
+    const why = [feats.fentry ? (btf ? '' : 'no BTF for fentry') : 'fentry unsupported by this kernel/bpftrace', kp.ok ? 'kprobe unsupported by bpftrace' : kp.why].filter(Boolean).join('; ');
+    signals.push({ signal: 'loss-probes', variant: 'inferred', files: [], detail: `inferred from tcp_retransmit_skb socket state (probes that send new data are not seen): ${why}`, degraded: true });
+  } else {
+    signals.push({ signal: 'loss-probes', variant: 'unavailable', files: [], detail: 'no fentry, no kprobe and no retransmit tracepoint', degraded: true });
+  }
+
+  return {
+    root: uid === 0,
+    bpftrace: { command, version, fentrySupported: feats.fentry, kprobeSupported: feats.kprobe },
+    btf,
+    tracefs,
+    kallsyms,
+    dropReasons,
+    signals,
+  };
+}
+
+/** Fail early with a clear message when nothing at all can run. */
+export function assertRunnable(c: Capabilities): void {
+  if (!c.root) throw new EnvironmentError('droptrace must run as root (it loads BPF programs)', 'Run it with sudo, or as a root sidecar.');
+  if (!c.tracefs.path) throw new EnvironmentError(`tracefs is unavailable: ${c.tracefs.error}`, 'Mount it with `mount -t tracefs nodev /sys/kernel/tracing`.');
+  if (!c.btf) throw new EnvironmentError('kernel BTF (/sys/kernel/btf/vmlinux) is missing; the probes read kernel structs through BTF', 'Use a kernel built with CONFIG_DEBUG_INFO_BTF=y (5.4+ distributions ship it).');
+  if (c.signals.every((s) => s.variant === 'unavailable' || s.variant === 'inferred')) {
+    throw new EnvironmentError('no signal can be traced on this kernel: ' + c.signals.map((s) => `${s.signal}: ${s.detail}`).join('; '));
+  }
+}

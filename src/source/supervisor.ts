@@ -1,0 +1,195 @@
+// Runs bpftrace and keeps it running: spawn with an argv array (no shell, no
+// --unsafe, minimal environment), split stdout into lines, report "ready" when
+// the BEGIN probe prints (bpftrace runs BEGIN only after attaching every probe),
+// restart with backoff after a crash and report the gap, give up after
+// repeated fast failures, and stop cleanly (SIGINT, drain, then SIGKILL).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { StringDecoder } from 'node:string_decoder';
+import { TracerError } from '../errors.js';
+import { type BpftraceCommand, childEnv } from './bpftrace-binary.js';
+import { LineSplitter } from './line-splitter.js';
+
+export interface Gap {
+  /** Wall-clock ms when the tracer died and when it was attached again. */
+  start: number;
+  end: number;
+  cause: string;
+  restarts: number;
+}
+
+export interface SupervisorOptions {
+  command: BpftraceCommand;
+  program: string;
+  /** Extra environment for bpftrace (e.g. BPFTRACE_PERF_RB_PAGES). */
+  env?: Record<string, string>;
+  onLine: (line: string) => void;
+  onReady: (pid: number, restarts: number) => void;
+  onGap: (gap: Gap) => void;
+  onStderr?: (line: string) => void;
+  /** Consecutive failures (exit before `healthyAfterMs` of running) before giving up. */
+  maxFastFailures?: number;
+  healthyAfterMs?: number;
+  backoffMs?: (attempt: number) => number;
+  stopGraceMs?: number;
+  now?: () => number;
+}
+
+// bpftrace 0.17 prints this on every start as root under a low memlock limit;
+// it is harmless (the kernel accounts BPF memory to memcg since 5.11).
+const NOISE = [/couldn't set RLIMIT_MEMLOCK/, /^\s*$/];
+
+export class Supervisor {
+  private child: ChildProcess | null = null;
+  private stopping = false;
+  private restarts = 0;
+  private fastFailures = 0;
+  private startedAt = 0;
+  private readyOnce = false;
+  private diedAt: number | null = null;
+  private lastCause = '';
+  private stderrTail: string[] = [];
+  private done!: Promise<void>;
+  private resolveDone!: () => void;
+  private rejectDone!: (e: Error) => void;
+  private restartTimer: NodeJS.Timeout | null = null;
+  private childExited: Promise<void> = Promise.resolve();
+  private readonly o: Required<Omit<SupervisorOptions, 'env' | 'onStderr'>> & Pick<SupervisorOptions, 'env' | 'onStderr'>;
+
+  constructor(opts: SupervisorOptions) {
+    this.o = {
+      maxFastFailures: 5,
+      healthyAfterMs: 10_000,
+      backoffMs: (n) => Math.min(5000, 250 * 2 ** n),
+      stopGraceMs: 5000,
+      now: Date.now,
+      ...opts,
+    };
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  get restartCount(): number {
+    return this.restarts;
+  }
+
+  /** Resolves when stopped normally; rejects with TracerError when giving up. */
+  start(): Promise<void> {
+    this.done = new Promise((res, rej) => {
+      this.resolveDone = res;
+      this.rejectDone = rej;
+    });
+    this.spawnOnce();
+    return this.done;
+  }
+
+  private spawnOnce(): void {
+    const { command } = this.o;
+    const args = [...command.prefixArgs, '-e', this.o.program];
+    this.startedAt = this.o.now();
+    this.stderrTail = [];
+    let child: ChildProcess;
+    try {
+      child = spawn(command.file, args, { env: { ...childEnv(), ...this.o.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    } catch (e) {
+      this.rejectDone(new TracerError(`could not start ${command.display}: ${(e as Error).message}`));
+      return;
+    }
+    this.child = child;
+    const out = new StringDecoder('utf8');
+    const err = new StringDecoder('utf8');
+    const lines = new LineSplitter((l) => this.handleLine(l, child));
+    const errLines = new LineSplitter((l) => this.handleStderr(l));
+    child.stdout!.on('data', (b: Buffer) => lines.push(out.write(b)));
+    child.stderr!.on('data', (b: Buffer) => errLines.push(err.write(b)));
+    let stdoutClosed: () => void;
+    const stdoutDone = new Promise<void>((r) => (stdoutClosed = r));
+    child.stdout!.on('end', () => {
+      lines.push(out.end());
+      lines.end();
+      stdoutClosed();
+    });
+    child.stderr!.on('end', () => errLines.push(err.end()));
+    this.childExited = new Promise((resolve) => {
+      child.on('error', (e) => {
+        this.lastCause = e.message;
+      });
+      child.on('close', (code, signal) => {
+        void stdoutDone.then(() => {
+          resolve();
+          this.onExit(code, signal);
+        });
+      });
+    });
+  }
+
+  private handleLine(line: string, child: ChildProcess): void {
+    if (line === '{"t":"ready"}') {
+      const restarts = this.restarts;
+      if (this.diedAt !== null) {
+        this.o.onGap({ start: this.diedAt, end: this.o.now(), cause: this.lastCause, restarts });
+        this.diedAt = null;
+      }
+      this.readyOnce = true;
+      this.o.onReady(child.pid ?? 0, restarts);
+      return;
+    }
+    this.o.onLine(line);
+  }
+
+  private handleStderr(line: string): void {
+    if (NOISE.some((re) => re.test(line))) return;
+    this.stderrTail.push(line);
+    if (this.stderrTail.length > 20) this.stderrTail.shift();
+    this.o.onStderr?.(line);
+  }
+
+  private onExit(code: number | null, signal: NodeJS.Signals | null): void {
+    this.child = null;
+    if (this.stopping) {
+      this.resolveDone();
+      return;
+    }
+    const ranFor = this.o.now() - this.startedAt;
+    const cause = signal ? `bpftrace killed by ${signal}` : `bpftrace exited with code ${code}`;
+    const detail = this.stderrTail.join('\n').trim();
+    this.lastCause = detail ? `${cause}: ${detail.slice(0, 500)}` : cause;
+    if (!this.readyOnce) {
+      // Never attached: a compile or attach error. Restarting would not help.
+      this.rejectDone(new TracerError(`bpftrace failed before attaching its probes (${cause})${detail ? ':\n' + detail : ''}`));
+      return;
+    }
+    if (this.diedAt === null) this.diedAt = this.o.now();
+    this.fastFailures = ranFor < this.o.healthyAfterMs ? this.fastFailures + 1 : 0;
+    if (this.fastFailures >= this.o.maxFastFailures) {
+      this.rejectDone(new TracerError(`bpftrace keeps failing (${this.fastFailures} times within ${this.o.healthyAfterMs / 1000}s each); giving up. Last: ${this.lastCause}`));
+      return;
+    }
+    const delay = this.o.backoffMs(this.fastFailures);
+    this.restarts++;
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = null;
+      if (!this.stopping) this.spawnOnce();
+      else this.resolveDone();
+    }, delay);
+  }
+
+  /** Stop bpftrace, drain its output, resolve start()'s promise. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.restartTimer) {
+      clearTimeout(this.restartTimer);
+      this.restartTimer = null;
+      this.resolveDone();
+    }
+    const child = this.child;
+    if (child && child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGINT');
+      const timer = setTimeout(() => child.kill('SIGKILL'), this.o.stopGraceMs);
+      await this.childExited;
+      clearTimeout(timer);
+    }
+    await this.done.catch(() => undefined);
+  }
+}
