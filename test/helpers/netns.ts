@@ -1,0 +1,119 @@
+// Test hosts in network namespaces: veth pairs, addresses, nftables rules.
+// Everything runs with argv arrays; names are generated here. Traffic only
+// ever goes to addresses inside namespaces the test created.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { statSync } from 'node:fs';
+
+const PATH_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
+
+export function sh(cmd: string, args: string[], input?: string): string {
+  return execFileSync(cmd, args, { encoding: 'utf8', env: PATH_ENV, input, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+}
+
+export function shOk(cmd: string, args: string[]): boolean {
+  return spawnSync(cmd, args, { env: PATH_ENV, stdio: 'ignore' }).status === 0;
+}
+
+let counter = 0;
+/** A short unique prefix so parallel runs and leftovers never collide. */
+export function uniquePrefix(): string {
+  counter++;
+  return `dt${process.pid % 10000}${counter}`;
+}
+
+export class Lab {
+  readonly namespaces: string[] = [];
+  readonly prefix = uniquePrefix();
+
+  ns(name: string): string {
+    const full = `${this.prefix}${name}`;
+    sh('ip', ['netns', 'add', full]);
+    this.namespaces.push(full);
+    sh('ip', ['-n', full, 'link', 'set', 'lo', 'up']);
+    return full;
+  }
+
+  /** veth between two namespaces with /24 addresses; returns the device names. */
+  link(a: string, aAddr: string, b: string, bAddr: string, tag: string): { aDev: string; bDev: string } {
+    const aDev = `${tag}a`;
+    const bDev = `${tag}b`;
+    sh('ip', ['link', 'add', aDev, 'netns', a, 'type', 'veth', 'peer', 'name', bDev, 'netns', b]);
+    sh('ip', ['-n', a, 'addr', 'add', aAddr, 'dev', aDev]);
+    sh('ip', ['-n', b, 'addr', 'add', bAddr, 'dev', bDev]);
+    sh('ip', ['-n', a, 'link', 'set', aDev, 'up']);
+    sh('ip', ['-n', b, 'link', 'set', bDev, 'up']);
+    return { aDev, bDev };
+  }
+
+  exec(ns: string, cmd: string, args: string[], input?: string): string {
+    return sh('ip', ['netns', 'exec', ns, cmd, ...args], input);
+  }
+
+  /** Load an nftables ruleset (our own constant text) into a namespace. */
+  nft(ns: string, ruleset: string): void {
+    this.exec(ns, 'nft', ['-f', '-'], ruleset);
+  }
+
+  /** Packet counter of the nft rule carrying `comment`. */
+  nftCounter(ns: string, table: string, comment: string): number {
+    const json = JSON.parse(this.exec(ns, 'nft', ['-j', 'list', 'table', 'inet', table])) as { nftables: Array<Record<string, any>> };
+    for (const item of json.nftables) {
+      const rule = item.rule;
+      if (rule?.comment !== comment) continue;
+      for (const e of rule.expr ?? []) if (e.counter) return Number(e.counter.packets);
+    }
+    throw new Error(`no counter for rule ${comment}`);
+  }
+
+  netnsInode(ns: string): number {
+    return statSync(`/run/netns/${ns}`).ino;
+  }
+
+  cleanup(): void {
+    for (const ns of this.namespaces.reverse()) shOk('ip', ['netns', 'del', ns]);
+    this.namespaces.length = 0;
+  }
+}
+
+/** Python snippets we run inside namespaces (fixed text; values via argv). */
+export const PY_UDP_SEND = `
+import socket, sys, time
+dst, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+sport = int(sys.argv[4]) if len(sys.argv) > 4 else 0
+fam = socket.AF_INET6 if ':' in dst else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_DGRAM)
+if sport: s.bind(('', sport))
+for i in range(n):
+    try: s.sendto(b'droptrace-test', (dst, port))
+    except OSError: pass
+    time.sleep(0.002)
+`;
+
+export const PY_TCP_SINK = `
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(1)
+print('listening', flush=True)
+c, _ = s.accept()
+total = 0
+while True:
+    d = c.recv(65536)
+    if not d: break
+    total += len(d)
+print(total, flush=True)
+`;
+
+export const PY_TCP_SEND = `
+import socket, sys, time
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=30)
+s.bind if False else None
+buf = b'x' * 16384
+deadline = time.time() + float(sys.argv[3])
+sent = 0
+while time.time() < deadline:
+    s.sendall(buf); sent += len(buf)
+s.shutdown(socket.SHUT_WR)
+s.recv(1)
+print(sent, flush=True)
+`;
