@@ -31,7 +31,13 @@ const DROP_HEX = ['loc', 'dst_in', 's6', 'd6'] as const;
 const SOCK_NUMERIC = ['ts', 'state', 'ca_state', 'pending', 'retransmits', 'netns', 'l3', 's4', 'd4', 'sport', 'dport', 'len', 'cpu'] as const;
 const SOCK_HEX = ['s6', 'd6'] as const;
 
-const HEX_RE = /^(0x)?[0-9a-f]{1,32}$/;
+// Kernel addresses are printed "0x%llx"; IPv6 addresses as four "%08x" words
+// (exactly 32 digits). Anything else would be misread downstream: BigInt()
+// parses an unprefixed "10" as decimal, and a short word string becomes a
+// silently wrong address.
+const ADDR_RE = /^0x[0-9a-f]{1,16}$/;
+const WORDS_RE = /^(0x)?[0-9a-f]{32}$/;
+const HEX_RE: Record<string, RegExp> = { loc: ADDR_RE, dst_in: ADDR_RE, s6: WORDS_RE, d6: WORDS_RE };
 const LOST_TEXT_RE = /^Lost (\d+) events?\b/;
 const ATTACH_RE = /^Attaching (\d+) probes?\.\.\.$/;
 
@@ -80,12 +86,12 @@ function decodeEnvelope(o: Record<string, unknown>, line: string): WireMessage {
   const data = o.data as Record<string, unknown> | string | undefined;
   switch (o.type) {
     case 'lost_events': {
-      const n = typeof data === 'object' && data ? Number((data as Record<string, unknown>).events) : NaN;
-      return Number.isFinite(n) ? { kind: 'lost', count: n } : { kind: 'undecodable', line, why: 'lost_events without a count' };
+      const n = typeof data === 'object' && data ? (data as Record<string, unknown>).events : undefined;
+      return isCount(n) ? { kind: 'lost', count: n } : { kind: 'undecodable', line, why: 'lost_events without a count' };
     }
     case 'attached_probes': {
-      const n = typeof data === 'object' && data ? Number((data as Record<string, unknown>).probes) : NaN;
-      return Number.isFinite(n) ? { kind: 'attaching', probes: n } : { kind: 'ignored' };
+      const n = typeof data === 'object' && data ? (data as Record<string, unknown>).probes : undefined;
+      return isCount(n) ? { kind: 'attaching', probes: n } : { kind: 'ignored' };
     }
     case 'printf':
       // A printf in -f json mode carries our own line as a string.
@@ -93,6 +99,11 @@ function decodeEnvelope(o: Record<string, unknown>, line: string): WireMessage {
     default:
       return { kind: 'ignored' };
   }
+}
+
+/** A non-negative integer JSON number (not a numeric string, bool or null). */
+function isCount(v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0;
 }
 
 function checked(
@@ -103,11 +114,11 @@ function checked(
 ): WireMessage {
   for (const k of numeric) {
     const v = o[k];
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) return { kind: 'undecodable', line, why: `field ${k} is not a non-negative number` };
+    if (!isCount(v)) return { kind: 'undecodable', line, why: `field ${k} is not a non-negative integer` };
   }
   for (const k of hex) {
     const v = o[k];
-    if (typeof v !== 'string' || !HEX_RE.test(v)) return { kind: 'undecodable', line, why: `field ${k} is not a hex string` };
+    if (typeof v !== 'string' || !HEX_RE[k].test(v)) return { kind: 'undecodable', line, why: `field ${k} is not a hex string` };
   }
   return { kind: 'event', event: o as unknown as DropWire | TcpSockWire };
 }

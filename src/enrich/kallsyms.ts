@@ -28,6 +28,8 @@ export class KallsymsSymbolizer {
   private readonly addrs: BigUint64Array;
   private readonly syms: Symbol[];
   private readonly cache = new Map<string, Location>();
+  /** Every code symbol name (aliases included) → its first address. */
+  private readonly byName = new Map<string, bigint>();
   readonly available: boolean;
 
   constructor(text: string) {
@@ -54,6 +56,9 @@ export class KallsymsSymbolizer {
     }
     this.available = nonZero > 0;
     parsed.sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));
+    // Before aliases collapse below, so addressOf finds every name (lowest
+    // address first). Zeroed (hidden) addresses are not addresses.
+    for (const p of parsed) if (p.address !== 0n && !this.byName.has(p.name)) this.byName.set(p.name, p.address);
     // Collapse aliases (same address): keep the first name, prefer a non-underscore one.
     const out: Symbol[] = [];
     for (const p of parsed) {
@@ -77,9 +82,9 @@ export class KallsymsSymbolizer {
     return this.syms.length;
   }
 
-  /** Exact address of a symbol by name (first match), e.g. to recognise ip_forward. */
+  /** Exact address of a symbol by name (lowest if repeated; aliases included; undefined if hidden), e.g. to recognise ip_forward. */
   addressOf(name: string): bigint | undefined {
-    return this.syms.find((s) => s.name === name)?.address;
+    return this.byName.get(name);
   }
 
   lookup(hexAddress: string): Location {

@@ -3,6 +3,7 @@
 // ourselves. Nothing a user typed ever reaches the program text.
 import { isIP } from 'node:net';
 import { UsageError } from '../errors.js';
+import { escapeForTerminal } from '../sinks/terminal/escape.js';
 
 export interface Cidr {
   family: 4 | 6;
@@ -46,18 +47,21 @@ export const PROTO_NUMBERS: Readonly<Record<string, number>> = {
 const MAX_VALUE_LEN = 64;
 const MAX_VALUES = 64;
 
+// Quoted and escaped like every other name printed to a terminal: JSON quoting
+// alone leaves C1 controls and bidi overrides raw in the error message.
 function describe(v: string): string {
-  return JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v);
+  return `"${escapeForTerminal(v.length > 40 ? v.slice(0, 40) + '…' : v)}"`;
 }
 
 function guard(flag: string, values: string[] | undefined): string[] {
   const list = values ?? [];
-  if (list.length > MAX_VALUES) throw new UsageError(`--${flag}: at most ${MAX_VALUES} values, got ${list.length}`);
-  // Comma-separated lists are accepted too: --filter-port 53,443.
+  // Comma-separated lists are accepted too: --filter-port 53,443. The limit
+  // counts values after splitting, so one long list cannot bypass it.
   const out: string[] = [];
   for (const raw of list) {
-    if (typeof raw !== 'string') throw new UsageError(`--${flag}: expected a value, got ${String(raw)}`);
+    if (typeof raw !== 'string') throw new UsageError(`--${flag}: expected a value, got ${describe(String(raw))}`);
     for (const v of raw.split(',')) {
+      if (out.length >= MAX_VALUES) throw new UsageError(`--${flag}: at most ${MAX_VALUES} values`);
       if (v.length === 0) throw new UsageError(`--${flag}: empty value`);
       if (v.length > MAX_VALUE_LEN) throw new UsageError(`--${flag}: value too long (${v.length} characters, max ${MAX_VALUE_LEN})`);
       if (!/^[\x21-\x7e]+$/.test(v)) throw new UsageError(`--${flag}: ${describe(v)} contains spaces, control or non-ASCII characters`);
@@ -135,11 +139,13 @@ function parseIface(v: string): IfaceRef {
 }
 
 function parseNetns(v: string): number {
-  const m = /^(?:net:\[)?(\d{1,10})\]?$/.exec(v);
-  if (!m || Number(m[1]) > 0xffffffff || Number(m[1]) === 0) {
+  // "4026531840" or "net:[4026531840]" (as readlink prints it), nothing in between.
+  const m = /^(?:net:\[(\d{1,10})\]|(\d{1,10}))$/.exec(v);
+  const ino = m ? Number(m[1] ?? m[2]) : 0;
+  if (!m || ino > 0xffffffff || ino === 0) {
     throw new UsageError(`--filter-netns: ${describe(v)} is not a netns inode (e.g. 4026531840 or net:[4026531840])`);
   }
-  return Number(m[1]);
+  return ino;
 }
 
 function parseReason(v: string, flag: string): string {

@@ -83,7 +83,13 @@ export function compilePredicate(f: ResolvedFilters, kind: ProbeKind): string | 
 }
 
 const SAFE = /^[0-9a-z$ ()&|=!<>]*$/;
+// The alphabet alone would still let `exit()` or `$reason = 0` through, so
+// every token must also be one of the probes' fixed variables, a decimal
+// integer or an operator.
+const SAFE_VARS = new Set(['$l3', '$l4', '$s4', '$d4', '$s6a', '$s6b', '$s6c', '$s6d', '$d6a', '$d6b', '$d6c', '$d6d', '$sport', '$dport', '$netns', '$ifindex', '$iif', '$reason']);
+const SAFE_OPS = new Set(['&&', '||', '==', '!=', '>=', '<=', '<', '>', '&']);
 
 export function assertSafePredicate(pred: string): void {
-  if (!SAFE.test(pred) || pred.length > 60_000) throw new UsageError('internal: generated predicate failed the safety check');
+  const tokensOk = () => pred.split(/[\s()]+/).every((t) => t === '' || SAFE_VARS.has(t) || SAFE_OPS.has(t) || /^\d{1,20}$/.test(t));
+  if (!SAFE.test(pred) || pred.length > 60_000 || !tokensOk()) throw new UsageError('internal: generated predicate failed the safety check');
 }

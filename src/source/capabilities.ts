@@ -113,9 +113,11 @@ async function defaultInfo(cmd: BpftraceCommand): Promise<string> {
 }
 
 export function parseInfoFeatures(info: string): { fentry: boolean; kprobe: boolean } {
-  // 0.17 says "kfunc: yes", 0.2x "fentry: yes".
-  const fentry = /^\s*(?:kfunc|fentry):\s*yes/m.test(info);
-  const kprobe = /^\s*kprobe:\s*yes/m.test(info);
+  // 0.17 says "kfunc: yes", 0.2x "fentry: yes". Since 0.22 --info prints two
+  // entries per line ("  perf_event: yes                  fentry: yes"), so an
+  // entry may start after whitespace, not only at the start of a line.
+  const fentry = /(?:^|\s)(?:kfunc|fentry):[ \t]*yes\b/m.test(info);
+  const kprobe = /(?:^|\s)kprobe:[ \t]*yes\b/m.test(info);
   return { fentry, kprobe };
 }
 

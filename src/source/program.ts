@@ -18,7 +18,7 @@ export interface ProgramInput {
   /** Predicate per probe kind; `null` turns that kind off. */
   dropPredicate: string | null;
   tcpSockPredicate: string | null;
-  /** Smallest real drop reason code in the running kernel. */
+  /** Smallest real drop reason code in the running kernel (0 on 5.17/5.18, where NOT_SPECIFIED was 0). */
   minReason: number;
   probesDir?: string;
 }
@@ -68,7 +68,7 @@ export function buildProgram(input: ProgramInput): Program {
       text = text
         .replaceAll('DROPTRACE_FILTER_DROP', pred)
         .replaceAll('DROPTRACE_FILTER_TCP_SOCK', pred)
-        .replaceAll('DROPTRACE_MIN_REASON', String(Math.max(1, Math.trunc(input.minReason))));
+        .replaceAll('DROPTRACE_MIN_REASON', String(Math.max(0, Math.trunc(input.minReason))));
       // bpftrace < 0.20 spells fentry as kfunc (and fexit as kretfunc).
       if (!versionAtLeast(input.version, 0, 20)) text = text.replace(/^fentry:/gm, 'kfunc:');
       parts.push(text);

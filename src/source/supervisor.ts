@@ -47,6 +47,8 @@ export class Supervisor {
   private readyOnce = false;
   private diedAt: number | null = null;
   private lastCause = '';
+  /** Why spawn itself failed (ENOENT, EACCES): then 'close' reports only code -2 or similar. */
+  private spawnError: string | null = null;
   private stderrTail: string[] = [];
   private done!: Promise<void>;
   private resolveDone!: () => void;
@@ -89,6 +91,7 @@ export class Supervisor {
     const args = [...command.prefixArgs, '-e', this.o.program];
     this.startedAt = this.o.now();
     this.stderrTail = [];
+    this.spawnError = null;
     let child: ChildProcess;
     try {
       child = spawn(command.file, args, { env: { ...childEnv(), ...this.o.env }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -110,10 +113,14 @@ export class Supervisor {
       lines.end();
       stdoutClosed();
     });
-    child.stderr!.on('end', () => errLines.push(err.end()));
+    child.stderr!.on('end', () => {
+      errLines.push(err.end());
+      // A last stderr line without a newline (often the error itself) counts too.
+      errLines.end();
+    });
     this.childExited = new Promise((resolve) => {
       child.on('error', (e) => {
-        this.lastCause = e.message;
+        this.spawnError = e.message;
       });
       child.on('close', (code, signal) => {
         void stdoutDone.then(() => {
@@ -152,7 +159,7 @@ export class Supervisor {
       return;
     }
     const ranFor = this.o.now() - this.startedAt;
-    const cause = signal ? `bpftrace killed by ${signal}` : `bpftrace exited with code ${code}`;
+    const cause = this.spawnError ? `could not run ${this.o.command.display}: ${this.spawnError}` : signal ? `bpftrace killed by ${signal}` : `bpftrace exited with code ${code}`;
     const detail = this.stderrTail.join('\n').trim();
     this.lastCause = detail ? `${cause}: ${detail.slice(0, 500)}` : cause;
     if (!this.readyOnce) {
