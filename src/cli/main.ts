@@ -12,7 +12,10 @@ interface LazyCommand {
 
 const COMMANDS: LazyCommand[] = [
   { name: 'tail', describe: 'Stream drop and retransmit events live', load: () => import('./commands/tail.js') },
+  { name: 'top', describe: 'Live full-screen view of the flows, reasons and locations losing the most packets', load: () => import('./commands/top.js') },
+  { name: 'run', describe: 'The sidecar: all probes, per-flow aggregation, files and Elasticsearch', load: () => import('./commands/run.js') },
   { name: 'probes', describe: 'Show what this kernel and bpftrace allow, per signal', load: () => import('./commands/probes.js') },
+  { name: 'setup', describe: 'Install Elasticsearch templates/data streams (setup elasticsearch) or Kibana assets (setup kibana)', load: () => import('./commands/setup.js') },
 ];
 
 export async function main(args: string[]): Promise<void> {
@@ -26,6 +29,7 @@ export async function main(args: string[]): Promise<void> {
       .recommendCommands()
       .help()
       .version()
+      .exitProcess(false)
       .wrap(Math.min(110, process.stdout.columns || 100))
       .fail((msg, err) => {
         throw err ?? new UsageErrorFromYargs(msg);
@@ -50,6 +54,8 @@ export async function main(args: string[]): Promise<void> {
         .usage(`$0 [options]\n\n${chosen.describe}`)
         .strict()
         .help()
+        // Never let yargs call process.exit: main() is the one exit point.
+        .exitProcess(false)
         .wrap(Math.min(110, process.stdout.columns || 100))
         .fail((msg, err) => {
           throw err ?? new UsageErrorFromYargs(msg);
