@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { EnvironmentError } from '../errors.js';
 import { type BpftraceCommand, type BpftraceVersion, bpftraceVersion, resolveBpftrace, runBpftrace } from './bpftrace-binary.js';
 
-export type SignalName = 'drops' | 'retransmits' | 'synack-retransmits' | 'loss-probes';
+export type SignalName = 'drops' | 'retransmits' | 'synack-retransmits' | 'loss-probes' | 'incoming-loss';
 export type Variant = 'tracepoint' | 'fentry' | 'kprobe' | 'inferred' | 'unavailable';
 
 export interface SignalChoice {
@@ -169,6 +169,13 @@ export async function detectCapabilities(opts: DetectOptions = {}): Promise<Capa
   } else {
     signals.push({ signal: 'loss-probes', variant: 'unavailable', files: [], detail: 'no fentry, no kprobe and no retransmit tracepoint', degraded: true });
   }
+
+  // Incoming loss (receiver side): tcp_probe fires for every segment a socket
+  // in ESTABLISHED receives; the probe filters in-order data after a few loads.
+  const probe = tracepointFormat(tracefs.path, 'tcp', 'tcp_probe');
+  signals.push(probe
+    ? { signal: 'incoming-loss', variant: 'tracepoint', files: ['incoming-loss/tcp_probe.bt'], detail: 'tracepoint:tcp:tcp_probe (seq vs rcv_nxt and the out-of-order queue)', degraded: false }
+    : { signal: 'incoming-loss', variant: 'unavailable', files: [], detail: 'tracepoint tcp:tcp_probe missing', degraded: true });
 
   return {
     root: uid === 0,

@@ -21,7 +21,26 @@ export interface ProgramInput {
   /** Smallest real drop reason code in the running kernel (0 on 5.17/5.18, where NOT_SPECIFIED was 0). */
   minReason: number;
   probesDir?: string;
+  /** Per-event streaming: events/s budget shared by all probes (0 = unlimited), or off. Default: unlimited. */
+  stream?: { ratePerSec: number } | null;
+  /** In-kernel per-flow counting, flushed every window. Default: off. */
+  aggregate?: AggregateOptions | null;
 }
+
+export interface AggregateOptions {
+  /** Window length (ns). */
+  intervalNs: bigint;
+  /** Windows start at CLOCK_MONOTONIC ≡ phaseNs (mod intervalNs), i.e. aligned to wall-clock multiples of the interval. */
+  phaseNs: bigint;
+  /** Distinct flow keys per map per window; beyond it events go to the overflow map. */
+  maxFlows: number;
+  /** How often the flush probe checks the clock (ms). */
+  tickMs?: number;
+}
+
+/** Map name per aggregated kind: d drops, r TCP socket events (retransmit/synack/tlp), i incoming loss. */
+export const AGG_KINDS = ['d', 'r', 'i'] as const;
+export type AggKind = (typeof AGG_KINDS)[number];
 
 export interface Program {
   text: string;
@@ -32,12 +51,112 @@ export interface Program {
 const INCLUDE_RE = /^\s*DROPTRACE_INCLUDE\(([\w./-]+)\)\s*$/gm;
 
 // Fixed per-file substitutions: event type word and segment-length expression.
-const SOCKET_FILE_WORDS: Record<string, { type: string; segLen: string }> = {
-  'retransmits/tcp_retransmit_skb.bt': { type: 'retrans', segLen: '((struct sk_buff *)args->skbaddr)->len' },
-  'retransmits/tcp_retransmit_synack.bt': { type: 'synack', segLen: '0' },
-  'loss-probe/kprobe.bt': { type: 'tlp', segLen: '0' },
-  'loss-probe/fentry.bt': { type: 'tlp', segLen: '0' },
+// The code goes into the aggregation key (src/aggregate/keys.ts reads it back).
+const SOCKET_FILE_WORDS: Record<string, { type: string; code: number; segLen: string }> = {
+  'retransmits/tcp_retransmit_skb.bt': { type: 'retrans', code: 1, segLen: '((struct sk_buff *)args->skbaddr)->len' },
+  'retransmits/tcp_retransmit_synack.bt': { type: 'synack', code: 2, segLen: '0' },
+  'loss-probe/kprobe.bt': { type: 'tlp', code: 3, segLen: '0' },
+  'loss-probe/fentry.bt': { type: 'tlp', code: 3, segLen: '0' },
 };
+
+const AGGREGATE_RE = /^(\s*)DROPTRACE_AGGREGATE\(([dri]), (\d+), (\$\w+), (\d+)\)\s*$/gm;
+const STREAM_GATE_RE = /^(\s*)DROPTRACE_STREAM_GATE\s*$/gm;
+
+const keyList = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `$${prefix}${i + 1}`).join(', ');
+
+/**
+ * Count one event into the current window's maps. Two generations (epoch 0/1)
+ * so the flush probe can switch writers before the old maps are printed and
+ * cleared: no increment falls between a print and its clear. `@s<kind><e>`
+ * remembers which keys exist so at most maxFlows keys are created per window
+ * (bpftrace 0.23 reports every failed insert into a full map as a helper
+ * error — a flood of them under a many-flow storm); the rest are counted,
+ * exactly, in the small overflow map `@o<kind><e>`.
+ */
+function expandAggregate(indent: string, kind: string, nKeys: number, value: string, nOverflow: number, maxFlows: number): string {
+  const k = keyList('k', nKeys);
+  const o = keyList('o', nOverflow);
+  const gen = (e: number) => [
+    `if (@s${kind}${e}[${k}] == 0) {`,
+    `  if (@n${kind}${e} < ${maxFlows}) { @s${kind}${e}[${k}] = 1; @n${kind}${e} = @n${kind}${e} + 1; }`,
+    `}`,
+    `if (@s${kind}${e}[${k}] != 0) { @${kind}${e}[${k}] = stats(${value}); } else { @o${kind}${e}[${o}] = stats(${value}); }`,
+  ];
+  const lines = ['if (@epoch == 0) {', ...gen(0).map((l) => '  ' + l), '} else {', ...gen(1).map((l) => '  ' + l), '}'];
+  return lines.map((l) => indent + l).join('\n');
+}
+
+/** Per-event output gate: `$emit` is 1 when this event may be printed. */
+function expandStreamGate(indent: string, stream: { ratePerSec: number } | null): string {
+  if (!stream) return `${indent}$emit = 0;`;
+  if (stream.ratePerSec === 0) return `${indent}$emit = 1;`;
+  // A shared budget per second of CLOCK_MONOTONIC. The unlocked map updates
+  // can race across CPUs and let a few extra events through; every event
+  // refused is counted in @suppressed (per-CPU, exact).
+  return [
+    '$emit = 0;',
+    '$sec = nsecs / 1000000000;',
+    'if (@rl_sec != $sec) { @rl_sec = $sec; @rl_n = 0; }',
+    `if (@rl_n < ${stream.ratePerSec}) { @rl_n = @rl_n + 1; $emit = 1; } else { @suppressed = count(); }`,
+  ].map((l) => indent + l).join('\n');
+}
+
+function rendered(n: number | bigint, what: string): string {
+  const v = BigInt(n);
+  if (v < 0n || v > 0xffffffffffffffffn) throw new Error(`internal: ${what} out of range: ${v}`);
+  return v.toString();
+}
+
+/** The probes that close windows: flip the epoch, print and clear the old maps. */
+function flushProbes(kinds: AggKind[], a: AggregateOptions): { probe: string; end: string[] } {
+  const I = rendered(a.intervalNs, 'interval');
+  const P = rendered(a.phaseNs % a.intervalNs, 'phase');
+  const tick = rendered(a.tickMs ?? 100, 'tick');
+  const dump = (e: number) => kinds.flatMap((k) => [`print(@${k}${e});`, `print(@o${k}${e});`]);
+  const wipe = (e: number) => kinds.flatMap((k) => [`clear(@${k}${e});`, `clear(@o${k}${e});`, `clear(@s${k}${e});`]);
+  const reset = (e: number) => kinds.map((k) => `@n${k}${e} = 0;`);
+  const flip = (from: number) => {
+    const to = 1 - from;
+    return [
+      // The generation we switch to was cleared a whole window ago.
+      ...reset(to),
+      `@epoch = ${to};`,
+      `printf("{\\"t\\":\\"flush\\",\\"from\\":%llu,\\"to\\":%llu,\\"ts\\":%llu}\\n", @window, $w, nsecs);`,
+      ...dump(from),
+      ...wipe(from),
+    ];
+  };
+  const ind = (ls: string[], n: number) => ls.map((l) => ' '.repeat(n) + l).join('\n');
+  const probe = [
+    `interval:ms:${tick}`,
+    '{',
+    `  $w = (nsecs + ${I} - ${P}) / ${I};`,
+    '  if ($w != @window) {',
+    '    if (@epoch == 0) {',
+    ind(flip(0), 6),
+    '    } else {',
+    ind(flip(1), 6),
+    '    }',
+    '    @window = $w;',
+    '    printf("{\\"t\\":\\"flush-end\\"}\\n");',
+    '  }',
+    '}',
+  ].join('\n');
+  // On exit: the partial window, from both generations, then empty every map
+  // so bpftrace prints nothing more.
+  const end = [
+    `printf("{\\"t\\":\\"flush\\",\\"from\\":%llu,\\"to\\":0,\\"ts\\":%llu,\\"final\\":1}\\n", @window, nsecs);`,
+    ...dump(0),
+    ...dump(1),
+    'printf("{\\"t\\":\\"flush-end\\"}\\n");',
+    ...wipe(0),
+    ...wipe(1),
+    ...kinds.flatMap((k) => [`clear(@n${k}0);`, `clear(@n${k}1);`]),
+    'clear(@epoch);',
+    'clear(@window);',
+  ];
+  return { probe, end };
+}
 
 function readProbe(dir: string, rel: string): string {
   const p = normalize(join(dir, rel));
@@ -53,6 +172,11 @@ export function buildProgram(input: ProgramInput): Program {
     'BEGIN { printf("{\\"t\\":\\"ready\\"}\\n"); }',
   ];
   const included: SignalChoice[] = [];
+  const stream = input.stream === undefined ? { ratePerSec: 0 } : input.stream;
+  const agg = input.aggregate ?? null;
+  if (!stream && !agg) throw new Error('internal: a program needs streaming or aggregation');
+  const kinds = new Set<AggKind>();
+  const endLines: string[] = [];
   for (const s of input.signals) {
     if (s.files.length === 0) continue;
     const isDrop = s.signal === 'drops';
@@ -63,8 +187,17 @@ export function buildProgram(input: ProgramInput): Program {
       let text = readProbe(dir, f);
       const words = SOCKET_FILE_WORDS[f];
       if (words) {
-        text = text.replaceAll('DROPTRACE_EVENT_TYPE', words.type).replaceAll('DROPTRACE_SEG_LEN', words.segLen);
+        text = text
+          .replaceAll('DROPTRACE_EVENT_TYPE', words.type)
+          .replaceAll('DROPTRACE_EVENT_CODE', String(words.code))
+          .replaceAll('DROPTRACE_SEG_LEN', words.segLen);
       }
+      text = text.replace(AGGREGATE_RE, (_m, indent: string, kind: AggKind, nk: string, value: string, no: string) => {
+        if (!agg) return `${indent}// (aggregation off)`;
+        kinds.add(kind);
+        return expandAggregate(indent, kind, Number(nk), value, Number(no), Math.max(1, Math.trunc(agg.maxFlows)));
+      });
+      text = text.replace(STREAM_GATE_RE, (_m, indent: string) => expandStreamGate(indent, stream));
       text = text
         .replaceAll('DROPTRACE_FILTER_DROP', pred)
         .replaceAll('DROPTRACE_FILTER_TCP_SOCK', pred)
@@ -75,6 +208,18 @@ export function buildProgram(input: ProgramInput): Program {
     }
     included.push(s);
   }
+  if (stream && stream.ratePerSec > 0 && included.length > 0) {
+    // Cumulative suppressed count, once a second (the collector takes deltas).
+    parts.push('interval:s:1 { print(@suppressed); }');
+    endLines.push('print(@suppressed);', 'clear(@suppressed);', 'clear(@rl_sec);', 'clear(@rl_n);');
+  }
+  if (agg && kinds.size > 0) {
+    const f = flushProbes(AGG_KINDS.filter((k) => kinds.has(k)), agg);
+    parts.push(f.probe);
+    endLines.unshift(...f.end);
+  }
+  // bpftrace allows one END probe.
+  if (endLines.length > 0) parts.push(['END', '{', ...endLines.map((l) => '  ' + l), '}'].join('\n'));
   const text = parts.join('\n');
   if (/DROPTRACE_[A-Z_]+/.test(text.replace(/^\s*\/\/.*$/gm, ''))) throw new Error('internal: unreplaced placeholder in generated program');
   return { text, included };
