@@ -18,8 +18,33 @@ export interface TcpSockWire {
   sport: number; dport: number; len: number; cpu: number;
 }
 
+/** Receiver-side loss seen on tcp:tcp_probe (probes/incoming-loss): s* is the peer. */
+export interface IncomingWire {
+  t: 'incoming';
+  /** 1 out-of-order (new hole), 2 hole-filling retransmit, 3 duplicate. */
+  action: number;
+  ts: number; seq: number; rcv_nxt: number; netns: number; l3: number; s4: number; d4: number; s6: string; d6: string;
+  sport: number; dport: number; len: number; cpu: number;
+}
+
+export type EventWire = DropWire | TcpSockWire | IncomingWire;
+
+/** One entry of an aggregation map printed by bpftrace (`@d0[k1, k2, ...]: count N, average A, total T`). */
+export interface MapEntry {
+  /** Map name without '@' and generation digit: d, od, r, or, i, oi. */
+  map: string;
+  /** Keys as unsigned 64-bit values (bpftrace prints them signed). */
+  keys: bigint[];
+  count: number;
+  total: number;
+}
+
 export type WireMessage =
-  | { kind: 'event'; event: DropWire | TcpSockWire }
+  | { kind: 'event'; event: EventWire }
+  | { kind: 'flush'; from: number; to: number; ts: number; final: boolean }
+  | { kind: 'flush-end' }
+  | { kind: 'map-entry'; entry: MapEntry }
+  | { kind: 'scalar'; name: string; value: number }
   | { kind: 'ready' }
   | { kind: 'attaching'; probes: number }
   | { kind: 'lost'; count: number }
@@ -30,6 +55,8 @@ const DROP_NUMERIC = ['ts', 'reason', 'eth', 'len', 'ifindex', 'iif', 'netns', '
 const DROP_HEX = ['loc', 'dst_in', 's6', 'd6'] as const;
 const SOCK_NUMERIC = ['ts', 'state', 'ca_state', 'pending', 'retransmits', 'netns', 'l3', 's4', 'd4', 'sport', 'dport', 'len', 'cpu'] as const;
 const SOCK_HEX = ['s6', 'd6'] as const;
+const INCOMING_NUMERIC = ['ts', 'action', 'seq', 'rcv_nxt', 'netns', 'l3', 's4', 'd4', 'sport', 'dport', 'len', 'cpu'] as const;
+const FLUSH_NUMERIC = ['from', 'to', 'ts'] as const;
 
 // Kernel addresses are printed "0x%llx"; IPv6 addresses as four "%08x" words
 // (exactly 32 digits). Anything else would be misread downstream: BigInt()
@@ -39,6 +66,9 @@ const ADDR_RE = /^0x[0-9a-f]{1,16}$/;
 const WORDS_RE = /^(0x)?[0-9a-f]{32}$/;
 const HEX_RE: Record<string, RegExp> = { loc: ADDR_RE, dst_in: ADDR_RE, s6: WORDS_RE, d6: WORDS_RE };
 const LOST_TEXT_RE = /^Lost (\d+) events?\b/;
+// bpftrace's text rendering of a stats() map entry and of a scalar map.
+const MAP_ENTRY_RE = /^@([a-z]+)[01]\[(-?\d+(?:, -?\d+)*)\]: count (\d+), average -?\d+, total (-?\d+)$/;
+const SCALAR_RE = /^@([a-z_]+): (-?\d+)$/;
 const ATTACH_RE = /^Attaching (\d+) probes?\.\.\.$/;
 
 export function decodeLine(raw: string): WireMessage {
@@ -58,6 +88,7 @@ export function decodeLine(raw: string): WireMessage {
 }
 
 function decodeText(line: string): WireMessage {
+  if (line.charCodeAt(0) === 64 /* @ */) return decodeMapLine(line);
   const lost = LOST_TEXT_RE.exec(line);
   if (lost) return { kind: 'lost', count: Number(lost[1]) };
   const att = ATTACH_RE.exec(line);
@@ -75,6 +106,13 @@ function decodeObject(o: Record<string, unknown>, line: string): WireMessage {
     case 'synack':
     case 'tlp':
       return checked(o, SOCK_NUMERIC, SOCK_HEX, line);
+    case 'incoming':
+      return checked(o, INCOMING_NUMERIC, SOCK_HEX, line);
+    case 'flush':
+      for (const k of FLUSH_NUMERIC) if (!isCount(o[k])) return { kind: 'undecodable', line, why: `flush field ${k} is not a non-negative integer` };
+      return { kind: 'flush', from: o.from as number, to: o.to as number, ts: o.ts as number, final: o.final === 1 };
+    case 'flush-end':
+      return { kind: 'flush-end' };
     case 'ready':
       return { kind: 'ready' };
     default:
@@ -101,6 +139,19 @@ function decodeEnvelope(o: Record<string, unknown>, line: string): WireMessage {
   }
 }
 
+function decodeMapLine(line: string): WireMessage {
+  const m = MAP_ENTRY_RE.exec(line);
+  if (m) {
+    const keys = m[2].split(', ').map((k) => BigInt.asUintN(64, BigInt(k)));
+    const count = Number(m[3]);
+    const total = Number(BigInt.asUintN(64, BigInt(m[4])));
+    return { kind: 'map-entry', entry: { map: m[1], keys, count, total } };
+  }
+  const sc = SCALAR_RE.exec(line);
+  if (sc) return { kind: 'scalar', name: sc[1], value: Number(sc[2]) };
+  return { kind: 'undecodable', line, why: 'unrecognised map line' };
+}
+
 /** A non-negative integer JSON number (not a numeric string, bool or null). */
 function isCount(v: unknown): v is number {
   return typeof v === 'number' && Number.isInteger(v) && v >= 0;
@@ -120,5 +171,5 @@ function checked(
     const v = o[k];
     if (typeof v !== 'string' || !HEX_RE[k].test(v)) return { kind: 'undecodable', line, why: `field ${k} is not a hex string` };
   }
-  return { kind: 'event', event: o as unknown as DropWire | TcpSockWire };
+  return { kind: 'event', event: o as unknown as EventWire };
 }

@@ -2,7 +2,7 @@
 // kernel, interface name, TCP state names, direction and path. Enrichment
 // failures never drop an event: missing names are simply left out.
 import type { EcsRecord, RetransmitType } from '../record/ecs.js';
-import type { DropWire, TcpSockWire } from '../decode/wire.js';
+import type { DropWire, TcpSockWire, IncomingWire, EventWire } from '../decode/wire.js';
 import { ipv4FromWord, ipv6FromWords } from '../decode/address.js';
 import type { KallsymsSymbolizer } from './kallsyms.js';
 import type { ReasonTable } from './reasons.js';
@@ -128,6 +128,39 @@ export class Enricher {
       },
     } as EcsRecord;
   }
+
+  /** Receiver-side loss: the lost packets came from the peer (source) toward us. */
+  incoming(ev: IncomingWire): EcsRecord {
+    const [sip, dip] = this.addrs(ev);
+    const action = incomingAction(ev.action) ?? 'tcp-incoming-out-of-order';
+    return {
+      '@timestamp': new Date(this.clock.toWallMs(ev.ts)).toISOString(),
+      event: { kind: 'event', category: ['network'], type: ['connection'], action, dataset: 'droptrace.retransmits', reason: action.slice('tcp-incoming-'.length) },
+      network: { type: ev.l3 === 6 ? 'ipv6' : 'ipv4', transport: 'tcp', iana_number: '6', direction: 'ingress' },
+      ...(sip !== undefined ? { source: { ip: sip, port: ev.sport } } : {}),
+      ...(dip !== undefined ? { destination: { ip: dip, port: ev.dport } } : {}),
+      host: { name: this.d.hostName },
+      droptrace: {
+        id: this.id(ev),
+        incoming: { seq: ev.seq, rcv_nxt: ev.rcv_nxt },
+        netns: { inode: ev.netns },
+        path: 'local-in',
+        ...(ev.len ? { bytes: ev.len } : {}),
+      },
+    } as EcsRecord;
+  }
+}
+
+const INCOMING_ACTIONS = { 1: 'tcp-incoming-out-of-order', 2: 'tcp-incoming-retransmit', 3: 'tcp-incoming-duplicate' } as const;
+
+export function incomingAction(code: number): (typeof INCOMING_ACTIONS)[1 | 2 | 3] | undefined {
+  return INCOMING_ACTIONS[code as 1 | 2 | 3];
+}
+
+export function enrichEvent(e: Enricher, ev: EventWire): EcsRecord {
+  if (ev.t === 'drop') return e.drop(ev);
+  if (ev.t === 'incoming') return e.incoming(ev);
+  return e.tcpSock(ev);
 }
 
 const FLAG_NAMES = ['FIN', 'SYN', 'RST', 'PSH', 'ACK', 'URG', 'ECE', 'CWR'];

@@ -13,8 +13,12 @@ import { decodeLine } from '../decode/wire.js';
 import { KallsymsSymbolizer } from '../enrich/kallsyms.js';
 import { loadReasons, type ReasonTable } from '../enrich/reasons.js';
 import { InterfaceResolver, netnsInodeOf } from '../enrich/interfaces.js';
-import { Enricher } from '../enrich/enricher.js';
+import { Enricher, enrichEvent } from '../enrich/enricher.js';
 import { writeReadyFile } from './ready-file.js';
+import { WindowAssembler } from '../aggregate/window.js';
+import { FlowAggregator } from '../aggregate/flow-records.js';
+import { MonotonicToWall, systemClock } from '../enrich/clock.js';
+import { versionAtLeast } from '../source/bpftrace-binary.js';
 import { join } from 'node:path';
 
 export interface SessionOptions {
@@ -28,6 +32,10 @@ export interface SessionOptions {
   hostName?: string;
   kallsymsPath?: string;
   perfRbPages?: number;
+  /** Per-event records: events/s budget (0 = unlimited), or null for none. Default unlimited. */
+  stream?: { ratePerSec: number } | null;
+  /** Per-flow windows counted in the kernel; flow records go to onRecord. */
+  aggregate?: { intervalS: number; maxFlows: number; collectorMaxFlows: number; idleTimeoutS: number } | null;
 }
 
 export interface SessionStats {
@@ -37,12 +45,21 @@ export interface SessionStats {
   lost: number;
   restarts: number;
   gaps: number;
+  /** Events the in-kernel rate limit kept off the per-event stream. */
+  suppressed: number;
+  windows: number;
+  flowRecords: number;
+  overflowCount: number;
 }
 
 const OPTIONAL_ORDER = ['loss-probes', 'synack-retransmits', 'retransmits', 'drops'];
 
 export class TraceSession {
-  readonly stats: SessionStats = { lines: 0, events: 0, undecodable: 0, lost: 0, restarts: 0, gaps: 0 };
+  readonly stats: SessionStats = { lines: 0, events: 0, undecodable: 0, lost: 0, restarts: 0, gaps: 0, suppressed: 0, windows: 0, flowRecords: 0, overflowCount: 0 };
+  private flows: FlowAggregator | null = null;
+  private windows: WindowAssembler | null = null;
+  /** Last cumulative @suppressed value seen from the current bpftrace process. */
+  private suppressedSeen = 0;
   capabilities!: Capabilities;
   included: SignalChoice[] = [];
   private supervisor: Supervisor | null = null;
@@ -78,6 +95,13 @@ export class TraceSession {
 
     let signals = this.capabilities.signals.filter((s) => s.files.length > 0);
     const tlpObserved = () => this.included.some((s) => s.signal === 'loss-probes');
+    const agg = this.o.aggregate ?? null;
+    const clock = new MonotonicToWall();
+    // Windows align to wall-clock multiples of the interval: boundaries at
+    // monotonic times m with (m + wall-mono offset) % interval == 0.
+    const intervalNs = BigInt(Math.round((agg?.intervalS ?? 10) * 1e9));
+    const offsetNs = BigInt(systemClock.wallMs()) * 1_000_000n - systemClock.monoNs();
+    const phaseNs = (((-offsetNs) % intervalNs) + intervalNs) % intervalNs;
     for (;;) {
       const program = buildProgram({
         signals,
@@ -85,12 +109,28 @@ export class TraceSession {
         dropPredicate: compilePredicate(resolved, 'drop'),
         tcpSockPredicate: compilePredicate(resolved, 'tcp-sock'),
         minReason: reasons.minCode(),
+        stream: this.o.stream === undefined ? { ratePerSec: 0 } : this.o.stream,
+        aggregate: agg ? { intervalNs, phaseNs, maxFlows: agg.maxFlows } : null,
       });
       if (program.included.length === 0) throw new UsageError('the filters exclude every signal (e.g. --filter-proto udp with only TCP signals available)');
       this.included = program.included;
-      this.enricher = new Enricher({ symbols, reasons, interfaces, hostName: this.host, tlpObserved: tlpObserved() });
+      this.enricher = new Enricher({ symbols, reasons, interfaces, hostName: this.host, tlpObserved: tlpObserved(), clock });
+      if (agg) {
+        const flows = new FlowAggregator({
+          enricher: this.enricher, clock, hostName: this.host, intervalNs, phaseNs, startNs: systemClock.monoNs(),
+          maxFlows: agg.collectorMaxFlows, idleTimeoutMs: agg.idleTimeoutS * 1000,
+        });
+        this.flows = flows;
+        this.windows = new WindowAssembler((w) => {
+          const recs = flows.onWindow(w);
+          this.stats.windows = flows.stats.windows;
+          this.stats.flowRecords = flows.stats.flowRecords;
+          this.stats.overflowCount = flows.stats.overflowCount;
+          for (const r of recs) this.o.onRecord(r);
+        });
+      }
       try {
-        await this.launch(program.text);
+        await this.launch(program.text, agg ? this.mapKeysEnv(agg.maxFlows) : {});
         return;
       } catch (e) {
         // One optional signal that fails to compile or attach must not stop
@@ -129,18 +169,31 @@ export class TraceSession {
     };
   }
 
-  private launch(program: string): Promise<void> {
+  /** bpftrace's map size limit: key-tracking and stats maps hold up to maxFlows each. */
+  private mapKeysEnv(maxFlows: number): Record<string, string> {
+    const n = String(maxFlows + 1024);
+    // Renamed in bpftrace 0.19; 0.23 warns about the old name.
+    return versionAtLeast(this.capabilities.bpftrace.version, 0, 19) ? { BPFTRACE_MAX_MAP_KEYS: n } : { BPFTRACE_MAP_KEYS_MAX: n };
+  }
+
+  /** Final flow records for flows still open (call after stop()). */
+  finishFlows(): void {
+    for (const r of this.flows?.finish() ?? []) this.o.onRecord(r);
+  }
+
+  private launch(program: string, extraEnv: Record<string, string>): Promise<void> {
     return new Promise<void>((resolveReady, rejectReady) => {
       let ready = false;
       const sup = new Supervisor({
         command: this.capabilities.bpftrace.command,
         program,
-        env: { BPFTRACE_PERF_RB_PAGES: String(this.o.perfRbPages ?? 256) },
+        env: { BPFTRACE_PERF_RB_PAGES: String(this.o.perfRbPages ?? 256), ...extraEnv },
         onLine: (l) => this.onLine(l),
         onStderr: (l) => this.warn(`bpftrace: ${l}`),
         onGap: (g) => this.onGap(g),
         onReady: (pid, restarts) => {
           this.stats.restarts = restarts;
+          this.suppressedSeen = 0;
           if (this.o.readyFile) {
             writeReadyFile(this.o.readyFile, { pid: process.pid, bpftracePid: pid, restarts, signals: this.included.map((s) => ({ signal: s.signal, variant: s.variant })) });
           }
@@ -178,9 +231,25 @@ export class TraceSession {
       case 'event': {
         this.stats.events++;
         const ev = m.event;
-        this.o.onRecord(ev.t === 'drop' ? this.enricher.drop(ev) : this.enricher.tcpSock(ev));
+        this.o.onRecord(enrichEvent(this.enricher, ev));
         return;
       }
+      case 'flush':
+        this.windows?.begin(m.from, m.ts, m.final);
+        return;
+      case 'flush-end':
+        this.windows?.end();
+        return;
+      case 'map-entry':
+        this.windows?.entry(m.entry);
+        return;
+      case 'scalar':
+        if (m.name === 'suppressed') {
+          // Cumulative per bpftrace process (reset on restart).
+          if (m.value > this.suppressedSeen) this.stats.suppressed += m.value - this.suppressedSeen;
+          this.suppressedSeen = m.value;
+        }
+        return;
       case 'lost':
         this.stats.lost += m.count;
         this.o.onRecord(this.metaRecord('events-lost', { lost: { count: m.count } }));

@@ -1,0 +1,88 @@
+// Aggregation map keys (as packed by probes/*.bt, see "Aggregation key"
+// comments there) back into the wire events the enricher understands, so
+// flow records carry exactly the same fields as per-event records.
+import type { DropWire, TcpSockWire, IncomingWire, EventWire, MapEntry } from '../decode/wire.js';
+
+const U32 = 0xffffffffn;
+const u32 = (v: bigint, shift = 0n) => Number((v >> shift) & U32);
+const bits = (v: bigint, shift: bigint, width: bigint) => Number((v >> shift) & ((1n << width) - 1n));
+const hex16 = (v: bigint) => '0x' + v.toString(16);
+/** Four little-endian u32 words as the probes print s6/d6 ("%08x" x4). */
+const words = (ks: bigint[]) => ks.map((k) => u32(k).toString(16).padStart(8, '0')).join('');
+
+export type FlowKind = 'd' | 'r' | 'i';
+
+export interface DecodedEntry {
+  kind: FlowKind;
+  /** True for the kernel's overflow maps (flows beyond --max-flows): no flow fields. */
+  overflow: boolean;
+  event: EventWire;
+}
+
+const SOCK_TYPES: Record<number, TcpSockWire['t']> = { 1: 'retrans', 2: 'synack', 3: 'tlp' };
+const ZERO_WORDS = '0'.repeat(32);
+
+function drop(k: bigint[], ts: number): DropWire {
+  const l3 = bits(k[4], 48n, 8n);
+  const l4 = bits(k[4], 40n, 8n);
+  const icmp = l4 === 1 || l4 === 58;
+  const ports = k[5];
+  return {
+    t: 'drop', ts, reason: u32(k[4]), loc: hex16(k[3]), eth: l3 === 4 ? 0x0800 : l3 === 6 ? 0x86dd : 0, len: 0,
+    ifindex: u32(k[1], 32n), iif: u32(k[1]), netns: Number(k[0]), dst_in: hex16(k[2]),
+    l3, l4,
+    s4: l3 === 4 ? u32(k[6]) : 0, d4: l3 === 4 ? u32(k[10]) : 0,
+    s6: l3 === 6 ? words(k.slice(6, 10)) : ZERO_WORDS, d6: l3 === 6 ? words(k.slice(10, 14)) : ZERO_WORDS,
+    sport: icmp ? 0 : bits(ports, 16n, 16n), dport: icmp ? 0 : bits(ports, 0n, 16n), tflags: 0,
+    icmp_type: icmp ? bits(ports, 16n, 16n) : 0, icmp_code: icmp ? bits(ports, 0n, 16n) : 0, cpu: 0,
+  };
+}
+
+function dropOverflow(k: bigint[], ts: number): DropWire {
+  return {
+    t: 'drop', ts, reason: u32(k[0]), loc: '0x0', eth: 0, len: 0, ifindex: 0, iif: u32(k[1]), netns: 0, dst_in: hex16(k[2]),
+    l3: 0, l4: 0, s4: 0, d4: 0, s6: ZERO_WORDS, d6: ZERO_WORDS, sport: 0, dport: 0, tflags: 0, icmp_type: 0, icmp_code: 0, cpu: 0,
+  };
+}
+
+function sockMeta(meta: bigint) {
+  return { code: bits(meta, 56n, 8n), state: bits(meta, 48n, 8n), ca: bits(meta, 40n, 8n), pending: bits(meta, 32n, 8n), l3: bits(meta, 0n, 8n) };
+}
+
+function addrs(l3: number, k: bigint[], at: number) {
+  return {
+    l3,
+    s4: l3 === 4 ? u32(k[at]) : 0, d4: l3 === 4 ? u32(k[at + 4]) : 0,
+    s6: l3 === 6 ? words(k.slice(at, at + 4)) : ZERO_WORDS, d6: l3 === 6 ? words(k.slice(at + 4, at + 8)) : ZERO_WORDS,
+  };
+}
+
+function sock(k: bigint[], ts: number, overflow: boolean): TcpSockWire | undefined {
+  const m = sockMeta(overflow ? k[0] : k[1]);
+  const t = SOCK_TYPES[m.code];
+  if (!t) return undefined;
+  const flow = overflow ? { netns: 0, sport: 0, dport: 0, ...addrs(0, [], 0) } : { netns: Number(k[0]), sport: bits(k[2], 16n, 16n), dport: bits(k[2], 0n, 16n), ...addrs(m.l3, k, 3) };
+  return { t, ts, state: m.state, ca_state: m.ca, pending: m.pending, retransmits: 0, len: 0, cpu: 0, ...flow, l3: overflow ? m.l3 : flow.l3 };
+}
+
+function incoming(k: bigint[], ts: number, overflow: boolean): IncomingWire {
+  const meta = overflow ? k[0] : k[1];
+  const action = bits(meta, 56n, 8n);
+  const l3 = bits(meta, 0n, 8n);
+  const flow = overflow ? { netns: 0, sport: 0, dport: 0, ...addrs(0, [], 0) } : { netns: Number(k[0]), sport: bits(k[2], 16n, 16n), dport: bits(k[2], 0n, 16n), ...addrs(l3, k, 3) };
+  return { t: 'incoming', ts, action, seq: 0, rcv_nxt: 0, len: 0, cpu: 0, ...flow, l3 };
+}
+
+const KEY_COUNT: Record<string, number> = { d: 14, od: 3, r: 11, or: 1, i: 11, oi: 1 };
+
+/** Decode one printed map entry; undefined for a map or key shape we don't know. */
+export function decodeEntry(e: MapEntry, ts: number): DecodedEntry | undefined {
+  if (KEY_COUNT[e.map] !== e.keys.length) return undefined;
+  const overflow = e.map.startsWith('o');
+  const kind = (overflow ? e.map.slice(1) : e.map) as FlowKind;
+  let event: EventWire | undefined;
+  if (kind === 'd') event = overflow ? dropOverflow(e.keys, ts) : drop(e.keys, ts);
+  else if (kind === 'r') event = sock(e.keys, ts, overflow);
+  else if (kind === 'i') event = incoming(e.keys, ts, overflow);
+  return event ? { kind, overflow, event } : undefined;
+}
