@@ -5,10 +5,12 @@ import { TraceSession } from '../../session/trace-session.js';
 import { formatRecord } from '../../sinks/terminal/format.js';
 import { StdoutWriter } from '../../sinks/terminal/stdout-writer.js';
 import { escapeForTerminal } from '../../sinks/terminal/escape.js';
+import { UsageError } from '../../errors.js';
 
 export function builder(y: Argv) {
   return withTracerOptions(y)
     .option('json', { type: 'boolean', default: false, describe: 'Print one ECS JSON record per line' })
+    .option('rate-limit', { type: 'number', default: 10000, describe: 'At most N events/s leave the kernel (0 = unlimited); the rest are counted as suppressed' })
     .option('color', { type: 'boolean', describe: 'Force colours on/off (default: on for a TTY unless NO_COLOR is set)' })
     .example('$0 --filter-port 443', 'drops and retransmits on port 443')
     .example('$0 --json --duration 10 > drops.ndjson', 'ten seconds of ECS records');
@@ -16,12 +18,15 @@ export function builder(y: Argv) {
 
 interface TailArgs extends TracerArgs {
   json: boolean;
+  'rate-limit': number;
   color?: boolean;
 }
 
 export async function handler(argv: Record<string, unknown>): Promise<void> {
   const a = argv as unknown as TailArgs;
   const ms = durationMs(a);
+  const rate = a['rate-limit'];
+  if (!Number.isInteger(rate) || rate < 0 || rate > 10_000_000) throw new UsageError(`--rate-limit must be an integer from 0 to 10000000 events/s, got ${rate}`);
   const out = new StdoutWriter(process.stdout);
   const color = a.color ?? (process.stdout.isTTY === true && !process.env.NO_COLOR);
   const session = new TraceSession({
@@ -29,6 +34,7 @@ export async function handler(argv: Record<string, unknown>): Promise<void> {
     filters: rawFiltersFrom(a),
     readyFile: a['ready-file'],
     onRecord: (r) => out.write(a.json ? JSON.stringify(r) : formatRecord(r, { color })),
+    stream: { ratePerSec: rate },
     onWarning: (m) => process.stderr.write(`droptrace: warning: ${escapeForTerminal(m)}\n`),
   });
   await session.start();
@@ -39,6 +45,6 @@ export async function handler(argv: Record<string, unknown>): Promise<void> {
     await session.stop();
     await out.close();
     const s = session.stats;
-    process.stderr.write(`droptrace: ${s.events} events, ${s.lost} lost, ${s.undecodable} undecodable lines, ${s.restarts} restarts\n`);
+    process.stderr.write(`droptrace: ${s.events} events, ${s.lost} lost, ${s.suppressed} suppressed by --rate-limit, ${s.undecodable} undecodable lines, ${s.restarts} restarts\n`);
   }
 }

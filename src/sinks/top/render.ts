@@ -1,0 +1,40 @@
+// Render TopState as a full screen of text (pure: state in, lines out).
+import { escapeForTerminal } from '../terminal/escape.js';
+import type { TopState, View, SortKey } from './top-state.js';
+
+export interface Screen {
+  rows: number;
+  cols: number;
+  color: boolean;
+}
+
+const VIEW_TITLE: Record<View, string> = { flows: 'FLOW (lost packets: source → destination)', reasons: 'REASON / TYPE', locations: 'KERNEL LOCATION' };
+
+function fit(s: string, w: number): string {
+  const chars = [...s];
+  return chars.length > w ? chars.slice(0, Math.max(0, w - 1)).join('') + '…' : s + ' '.repeat(w - chars.length);
+}
+
+const num = (n: number, w: number) => String(n).padStart(w);
+
+export function renderTop(st: TopState, view: View, sort: SortKey, scr: Screen, status: string): string[] {
+  const b = (s: string) => (scr.color ? `\x1b[1m${s}\x1b[0m` : s);
+  const rev = (s: string) => (scr.color ? `\x1b[7m${s}\x1b[0m` : s);
+  const lines: string[] = [];
+  lines.push(b(fit(`droptrace top — ${status}`, scr.cols)));
+  lines.push(fit(`windows ${st.windows}  last ${st.lastWindowEnd.slice(11, 19) || '-'}  lost events ${st.lost}  suppressed ${st.suppressed}  overflow ${st.overflow}`, scr.cols));
+  lines.push(fit(`view: [f]lows [r]easons [l]ocations   sort: [s] ${sort}   [q]uit`, scr.cols));
+  const numCols = ['DROPS', 'RETX', 'IN-LOSS', 'TOTAL', 'LAST'];
+  const fixed = 8 + numCols.length * 9 + 22;
+  const labelW = Math.max(20, scr.cols - fixed);
+  const header = `${fit(VIEW_TITLE[view], labelW)} ${fit('DIR', 8)}${numCols.map((c) => (sort === c.toLowerCase() || (c === 'RETX' && sort === 'retransmits') || (c === 'IN-LOSS' && sort === 'incoming') ? `*${c}` : c).padStart(9)).join('')} ${fit('TOP REASON', 21)}`;
+  lines.push(rev(fit(header, scr.cols)));
+  const room = Math.max(0, scr.rows - lines.length - 1);
+  const rows = st.top(view, sort, room);
+  for (const r of rows) {
+    const line = `${fit(escapeForTerminal(r.label), labelW)} ${fit(r.direction, 8)}${num(r.drops, 9)}${num(r.retransmits, 9)}${num(r.incoming, 9)}${num(r.total, 9)}${num(r.last, 9)} ${fit(escapeForTerminal(r.topReason), 21)}`;
+    lines.push(fit(line, scr.cols));
+  }
+  if (rows.length === 0) lines.push(fit('(no loss seen yet)', scr.cols));
+  return lines;
+}
