@@ -11,7 +11,8 @@ export type Action =
   | 'tcp-incoming-duplicate'
   | 'events-lost'
   | 'tracer-gap'
-  | 'self-stats';
+  | 'self-stats'
+  | 'kernel-coverage';
 
 export type Dataset = 'droptrace.drops' | 'droptrace.retransmits' | 'droptrace.flows' | 'droptrace.stats';
 export type Direction = 'ingress' | 'egress' | 'unknown';

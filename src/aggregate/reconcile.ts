@@ -1,0 +1,83 @@
+// Per window and per network namespace: what the tracer counted vs the
+// kernel's own counters over (about) the same time, as droptrace.stats records.
+import type { EcsRecord } from '../record/ecs.js';
+import { coverage, type CounterReader, RECONCILED } from '../enrich/kernel-counters.js';
+
+export interface ReconcilerOptions {
+  hostName: string;
+  readCounters: CounterReader;
+  /** netns inode → a path to enter it (from interfaces.findNetnsHandles), refreshed on miss. */
+  netnsPath: (inode: number) => string | undefined;
+  /** At most this many namespaces are followed (largest traffic first seen). */
+  maxNamespaces?: number;
+  now?: () => number;
+}
+
+type Traced = Partial<Record<keyof typeof RECONCILED, number>>;
+
+export class Reconciler {
+  private readonly last = new Map<number, Map<string, number>>();
+  private readonly traced = new Map<number, Traced>();
+  errors = 0;
+
+  constructor(private readonly o: ReconcilerOptions) {}
+
+  /** Count one flow record (call for every record of the window). */
+  observe(r: EcsRecord): void {
+    if (r.event.dataset !== 'droptrace.flows') return;
+    const dt = r.droptrace as Record<string, any>;
+    const ns = dt.netns?.inode;
+    const n = Number(dt.count ?? 0);
+    if (typeof ns !== 'number' || !n || dt.flow?.final) return;
+    const key: keyof typeof RECONCILED | undefined =
+      r.event.action === 'tcp-retransmit' ? 'retransmits'
+      : r.event.action === 'tcp-loss-probe' ? 'lossProbes'
+      : r.event.action === 'tcp-incoming-out-of-order' ? 'outOfOrder'
+      : undefined;
+    if (!this.traced.has(ns)) {
+      if (this.traced.size >= (this.o.maxNamespaces ?? 64)) return;
+      this.traced.set(ns, {});
+    }
+    if (key) {
+      // A retransmitted TLP is also a retransmit in the kernel's RetransSegs.
+      const t = this.traced.get(ns)!;
+      t[key] = (t[key] ?? 0) + n;
+    }
+  }
+
+  /** Close the window: read counters, emit one record per namespace with a previous snapshot. */
+  async closeWindow(startIso: string, endIso: string): Promise<EcsRecord[]> {
+    const out: EcsRecord[] = [];
+    const namespaces = [...new Set([...this.traced.keys(), ...this.last.keys()])];
+    await Promise.all(namespaces.map(async (ns) => {
+      const path = this.o.netnsPath(ns);
+      if (!path) {
+        this.last.delete(ns);
+        return;
+      }
+      let now: Map<string, number>;
+      try {
+        now = await this.o.readCounters(path);
+      } catch {
+        this.errors++;
+        return;
+      }
+      const before = this.last.get(ns);
+      this.last.set(ns, now);
+      if (!before) return;
+      const rows = coverage(before, now, this.traced.get(ns) ?? {});
+      out.push({
+        '@timestamp': endIso,
+        event: { kind: 'metric', category: ['network'], action: 'kernel-coverage', dataset: 'droptrace.stats', start: startIso, end: endIso },
+        host: { name: this.o.hostName },
+        droptrace: {
+          id: `${this.o.hostName}-coverage-${ns}-${Date.parse(endIso)}`,
+          netns: { inode: ns },
+          coverage: Object.fromEntries(rows.map((r) => [r.signal, { counter: r.counter, kernel: r.kernel, traced: r.traced, ...(r.coverage !== null ? { ratio: r.coverage } : {}) }])),
+        },
+      });
+    }));
+    this.traced.clear();
+    return out;
+  }
+}
