@@ -42,6 +42,7 @@ export default defineConfig({
         test: {
           name: 'es',
           include: ['test/**/*.es.test.ts'],
+          globalSetup: ['test/helpers/es-global-setup.ts'],
           fileParallelism: false,
           testTimeout: 180_000,
           hookTimeout: 300_000,
