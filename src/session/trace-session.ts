@@ -19,6 +19,7 @@ import { WindowAssembler } from '../aggregate/window.js';
 import { FlowAggregator } from '../aggregate/flow-records.js';
 import { MonotonicToWall, systemClock } from '../enrich/clock.js';
 import { versionAtLeast } from '../source/bpftrace-binary.js';
+import { recursionMisses } from '../source/bpf-misses.js';
 import { join } from 'node:path';
 
 export interface SessionOptions {
@@ -36,6 +37,8 @@ export interface SessionOptions {
   stream?: { ratePerSec: number } | null;
   /** Per-flow windows counted in the kernel; flow records go to onRecord. */
   aggregate?: { intervalS: number; maxFlows: number; collectorMaxFlows: number; idleTimeoutS: number } | null;
+  /** Called after each window's flow records were passed to onRecord. */
+  onWindowClosed?: (w: { startIso: string; endIso: string; final: boolean }) => void;
 }
 
 export interface SessionStats {
@@ -50,12 +53,18 @@ export interface SessionStats {
   windows: number;
   flowRecords: number;
   overflowCount: number;
+  /** Map entries printed outside a flush, or of an unknown shape (both should stay 0). */
+  strayEntries: number;
+  /** Probe firings the kernel skipped (BPF recursion protection), all probes, this run. */
+  kernelMissed: number;
 }
 
 const OPTIONAL_ORDER = ['loss-probes', 'synack-retransmits', 'retransmits', 'drops'];
 
 export class TraceSession {
-  readonly stats: SessionStats = { lines: 0, events: 0, undecodable: 0, lost: 0, restarts: 0, gaps: 0, suppressed: 0, windows: 0, flowRecords: 0, overflowCount: 0 };
+  readonly stats: SessionStats = { lines: 0, events: 0, undecodable: 0, lost: 0, restarts: 0, gaps: 0, suppressed: 0, windows: 0, flowRecords: 0, overflowCount: 0, strayEntries: 0, kernelMissed: 0 };
+  /** recursion_misses already counted from the current bpftrace process. */
+  private missesSeen = 0;
   private flows: FlowAggregator | null = null;
   private windows: WindowAssembler | null = null;
   /** Last cumulative @suppressed value seen from the current bpftrace process. */
@@ -126,7 +135,10 @@ export class TraceSession {
           this.stats.windows = flows.stats.windows;
           this.stats.flowRecords = flows.stats.flowRecords;
           this.stats.overflowCount = flows.stats.overflowCount;
+          this.stats.strayEntries = flows.stats.unknownEntries + (this.windows?.stray ?? 0);
           for (const r of recs) this.o.onRecord(r);
+          this.updateKernelMissed();
+          if (flows.lastWindow) this.o.onWindowClosed?.(flows.lastWindow);
         });
       }
       try {
@@ -176,6 +188,17 @@ export class TraceSession {
     return versionAtLeast(this.capabilities.bpftrace.version, 0, 19) ? { BPFTRACE_MAX_MAP_KEYS: n } : { BPFTRACE_MAP_KEYS_MAX: n };
   }
 
+  /** Re-read the kernel's skip counters of the running bpftrace (call before stop() for the last value). */
+  updateKernelMissed(): number {
+    const pid = this.supervisor?.pid;
+    const n = pid ? recursionMisses(pid) : undefined;
+    if (n !== undefined && n > this.missesSeen) {
+      this.stats.kernelMissed += n - this.missesSeen;
+      this.missesSeen = n;
+    }
+    return this.stats.kernelMissed;
+  }
+
   /** Final flow records for flows still open (call after stop()). */
   finishFlows(): void {
     for (const r of this.flows?.finish() ?? []) this.o.onRecord(r);
@@ -194,6 +217,7 @@ export class TraceSession {
         onReady: (pid, restarts) => {
           this.stats.restarts = restarts;
           this.suppressedSeen = 0;
+          this.missesSeen = 0;
           if (this.o.readyFile) {
             writeReadyFile(this.o.readyFile, { pid: process.pid, bpftracePid: pid, restarts, signals: this.included.map((s) => ({ signal: s.signal, variant: s.variant })) });
           }
@@ -221,6 +245,8 @@ export class TraceSession {
   }
 
   async stop(): Promise<void> {
+    // The program fds close with bpftrace: read the skip counters first.
+    this.updateKernelMissed();
     await this.supervisor?.stop();
   }
 

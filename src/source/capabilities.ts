@@ -6,10 +6,10 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { EnvironmentError } from '../errors.js';
-import { type BpftraceCommand, type BpftraceVersion, bpftraceVersion, resolveBpftrace, runBpftrace } from './bpftrace-binary.js';
+import { type BpftraceCommand, type BpftraceVersion, bpftraceVersion, resolveBpftrace, runBpftrace, versionAtLeast } from './bpftrace-binary.js';
 
 export type SignalName = 'drops' | 'retransmits' | 'synack-retransmits' | 'loss-probes' | 'incoming-loss';
-export type Variant = 'tracepoint' | 'fentry' | 'kprobe' | 'inferred' | 'unavailable';
+export type Variant = 'tracepoint' | 'rawtracepoint' | 'fentry' | 'kprobe' | 'inferred' | 'unavailable';
 
 export interface SignalChoice {
   signal: SignalName;
@@ -137,8 +137,13 @@ export async function detectCapabilities(opts: DetectOptions = {}): Promise<Capa
   const dropReasons = !!kfree && /enum skb_drop_reason reason;/.test(kfree);
   const signals: SignalChoice[] = [];
 
-  if (kfree && dropReasons) {
-    signals.push({ signal: 'drops', variant: 'tracepoint', files: ['drops/kfree_skb.bt'], detail: 'tracepoint:skb:kfree_skb with drop reasons', degraded: false });
+  if (kfree && dropReasons && versionAtLeast(version, 0, 21)) {
+    // Raw tracepoint first: unlike a perf-based tracepoint it is not skipped
+    // while another of our programs runs on the CPU (see probes/drops/kfree_skb.raw.bt).
+    // bpftrace 0.17 rejects rawtracepoint attach points ("Invalid probe type").
+    signals.push({ signal: 'drops', variant: 'rawtracepoint', files: ['drops/kfree_skb.raw.bt'], detail: 'rawtracepoint:kfree_skb with drop reasons (never skipped by BPF recursion protection)', degraded: false });
+  } else if (kfree && dropReasons) {
+    signals.push({ signal: 'drops', variant: 'tracepoint', files: ['drops/kfree_skb.bt'], detail: 'tracepoint:skb:kfree_skb with drop reasons (may be skipped while another probe runs on the CPU: counted as kernel-missed)', degraded: false });
   } else {
     signals.push({
       signal: 'drops', variant: 'unavailable', files: [], degraded: true,

@@ -1,0 +1,52 @@
+// Fan records out to every configured sink. One sink failing on a record
+// never affects the others; each sink keeps its own counted outcome.
+import type { EcsRecord, Sink } from '../../record/ecs.js';
+
+export class SinkSet {
+  records = 0;
+  private readonly failures = new Map<string, number>();
+
+  constructor(readonly sinks: Sink[], private readonly onError: (sink: string, e: unknown) => void = () => undefined) {}
+
+  write(r: EcsRecord): void {
+    this.records++;
+    for (const s of this.sinks) {
+      try {
+        s.write(r);
+      } catch (e) {
+        this.failures.set(s.name, (this.failures.get(s.name) ?? 0) + 1);
+        this.onError(s.name, e);
+      }
+    }
+  }
+
+  async flush(): Promise<void> {
+    await Promise.all(this.sinks.map((s) => s.flush().catch((e) => this.onError(s.name, e))));
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.sinks.map((s) => s.close().catch((e) => this.onError(s.name, e))));
+  }
+
+  stats(): Record<string, Record<string, number>> {
+    return Object.fromEntries(this.sinks.map((s) => [s.name, { ...s.stats(), ...(this.failures.get(s.name) ? { write_failures: this.failures.get(s.name)! } : {}) }]));
+  }
+}
+
+/** NDJSON on stdout (`run --json`). */
+export class StdoutJsonSink implements Sink {
+  readonly name = 'stdout';
+  private n = 0;
+  constructor(private readonly writer: { write(line: string): void; close(): Promise<void> }) {}
+  write(r: EcsRecord): void {
+    this.n++;
+    this.writer.write(JSON.stringify(r));
+  }
+  async flush(): Promise<void> {}
+  close(): Promise<void> {
+    return this.writer.close();
+  }
+  stats(): Record<string, number> {
+    return { written: this.n };
+  }
+}
