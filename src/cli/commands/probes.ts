@@ -5,18 +5,32 @@ import { detectCapabilities } from '../../source/capabilities.js';
 import { loadReasons } from '../../enrich/reasons.js';
 import { bpftraceFrom } from '../common-options.js';
 import { escapeForTerminal } from '../../sinks/terminal/escape.js';
+import { compileCheck } from '../../source/compile-check.js';
+import { TracerError } from '../../errors.js';
 
 export function builder(y: Argv) {
   return y
     .option('bpftrace', { type: 'string', describe: 'bpftrace binary or private install dir. Env: DROPTRACE_BPFTRACE' })
     .option('json', { type: 'boolean', default: false, describe: 'Machine-readable output' })
-    .option('reasons', { type: 'boolean', default: false, describe: "Also list this kernel's drop reasons" });
+    .option('reasons', { type: 'boolean', default: false, describe: "Also list this kernel's drop reasons" })
+    .option('compile-check', { type: 'boolean', default: false, describe: 'Compile every probe variant without attaching (bpftrace --emit-elf), also those this kernel cannot attach; exit 4 if one fails' });
 }
 
 export async function handler(argv: Record<string, unknown>): Promise<void> {
-  const a = argv as { bpftrace?: string; json: boolean; reasons: boolean };
+  const a = argv as { bpftrace?: string; json: boolean; reasons: boolean; 'compile-check': boolean };
   const c = await detectCapabilities({ bpftrace: bpftraceFrom(a) });
   const reasons = c.tracefs.path ? loadReasons(c.tracefs.path) : undefined;
+  if (a['compile-check']) {
+    const results = await compileCheck(c, reasons?.minCode() ?? 2);
+    if (a.json) process.stdout.write(JSON.stringify({ bpftrace: c.bpftrace.version.text, results }, null, 2) + '\n');
+    else {
+      process.stdout.write(`compile check with bpftrace ${escapeForTerminal(c.bpftrace.version.text)} (--emit-elf, nothing attached)\n`);
+      for (const r of results) process.stdout.write(`${r.variant.padEnd(32)}${r.mode.padEnd(11)}${r.status.padEnd(11)}${escapeForTerminal(r.detail)}\n`);
+    }
+    const failed = results.filter((r) => r.status === 'failed');
+    if (failed.length) throw new TracerError(`${failed.length} probe variant(s) failed to compile: ${failed.map((f) => `${f.variant} (${f.mode})`).join(', ')}`);
+    return;
+  }
   const report = {
     root: c.root,
     bpftrace: { path: c.bpftrace.command.display, version: c.bpftrace.version.text, fentry: c.bpftrace.fentrySupported, kprobe: c.bpftrace.kprobeSupported },
