@@ -1,0 +1,65 @@
+// Records Elasticsearch refused for good (mapping conflicts, bad values…):
+// one NDJSON line each, with the status and reason, so an operator can fix
+// the template and re-send them. 0600, never follows a planted symlink; when
+// the file passes maxBytes it is rotated once to <path>.1.
+import * as fs from 'node:fs';
+import { dirname } from 'node:path';
+import type { DeadItem } from './bulk-sender.js';
+
+export interface DeadLetterOptions {
+  path: string;
+  maxBytes?: number;
+  now?: () => Date;
+}
+
+export class DeadLetterFile {
+  private size = -1;
+  writeErrors = 0;
+
+  constructor(private readonly o: DeadLetterOptions) {}
+
+  write(items: readonly DeadItem[]): void {
+    if (items.length === 0) return;
+    const at = (this.o.now ?? (() => new Date()))().toISOString();
+    let data = '';
+    for (const d of items) {
+      // The document is embedded as parsed JSON so the file stays one valid object per line.
+      let document: unknown;
+      try {
+        document = JSON.parse(d.item.body);
+      } catch {
+        document = d.item.body;
+      }
+      data += JSON.stringify({ '@timestamp': at, status: d.status, error: { type: d.type, reason: d.reason }, _index: d.item.index, _id: d.item.id, document }) + '\n';
+    }
+    try {
+      this.append(data);
+    } catch {
+      // Counted; the record's state is still dead-lettered (refused by the cluster).
+      this.writeErrors++;
+    }
+  }
+
+  private append(data: string): void {
+    const max = this.o.maxBytes ?? 256 << 20;
+    if (this.size < 0) {
+      fs.mkdirSync(dirname(this.o.path), { recursive: true, mode: 0o700 });
+      try {
+        this.size = fs.lstatSync(this.o.path).size;
+      } catch {
+        this.size = 0;
+      }
+    }
+    if (this.size > 0 && this.size + data.length > max) {
+      fs.renameSync(this.o.path, `${this.o.path}.1`);
+      this.size = 0;
+    }
+    const fd = fs.openSync(this.o.path, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o600);
+    try {
+      fs.writeSync(fd, data);
+    } finally {
+      fs.closeSync(fd);
+    }
+    this.size += Buffer.byteLength(data);
+  }
+}
