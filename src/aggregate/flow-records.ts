@@ -58,6 +58,8 @@ const hash = (s: string) => createHash('sha1').update(s).digest('base64url').sli
 export class FlowAggregator {
   readonly stats: FlowStats = { windows: 0, flowRecords: 0, overflowRecords: 0, overflowCount: 0, finals: 0, unknownEntries: 0 };
   private readonly tracked = new Map<string, Tracked>();
+  /** Bounds of the window most recently closed. */
+  lastWindow: { startIso: string; endIso: string; final: boolean } | null = null;
 
   constructor(private readonly o: FlowAggregatorOptions) {}
 
@@ -70,6 +72,7 @@ export class FlowAggregator {
     const startIso = new Date(this.o.clock.toWallMs(Number(startNs))).toISOString();
     const endIso = new Date(this.o.clock.toWallMs(Number(endNs))).toISOString();
     const ts = Number(endNs);
+    this.lastWindow = { startIso, endIso, final: w.final };
 
     const flows: Row[] = [];
     const overflow: Row[] = [];
