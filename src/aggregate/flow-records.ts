@@ -11,6 +11,7 @@ import { enrichEvent } from '../enrich/enricher.js';
 import type { MonotonicToWall } from '../enrich/clock.js';
 import { decodeEntry, type DecodedEntry } from './keys.js';
 import type { WindowDump } from './window.js';
+import type { MapEntry } from '../decode/wire.js';
 
 export interface FlowAggregatorOptions {
   enricher: Enricher;
@@ -53,6 +54,40 @@ interface Row {
   bytes: number;
 }
 
+interface OverflowAcc {
+  rec: EcsRecord;
+  count: number;
+  bytes: number;
+  kernel: number;
+}
+
+/** Order for the top-K heap: smaller count first; on ties the larger key is "smaller" (evicted first). */
+const less = (a: Row, b: Row) => a.count < b.count || (a.count === b.count && a.key > b.key);
+
+function heapPush(h: Row[], r: Row): void {
+  h.push(r);
+  let i = h.length - 1;
+  while (i > 0) {
+    const p = (i - 1) >> 1;
+    if (!less(h[i], h[p])) break;
+    [h[i], h[p]] = [h[p], h[i]];
+    i = p;
+  }
+}
+
+function siftDown(h: Row[], i: number): void {
+  for (;;) {
+    const l = 2 * i + 1;
+    const r = l + 1;
+    let m = i;
+    if (l < h.length && less(h[l], h[m])) m = l;
+    if (r < h.length && less(h[r], h[m])) m = r;
+    if (m === i) return;
+    [h[i], h[m]] = [h[m], h[i]];
+    i = m;
+  }
+}
+
 const hash = (s: string) => createHash('sha1').update(s).digest('base64url').slice(0, 22);
 
 export class FlowAggregator {
@@ -65,43 +100,107 @@ export class FlowAggregator {
 
   /** Records for one closed window (flows, overflow, then any finals now due). */
   onWindow(w: WindowDump): EcsRecord[] {
+    this.begin(w.window, w.closedAtNs, w.final);
+    for (const e of w.entries) this.add(e);
+    return this.end();
+  }
+
+  private cur: {
+    startIso: string; endIso: string; ts: number; closedAt: number; window: Record<string, unknown>;
+    /** Min-heap by count of the flows kept so far (at most maxFlows). */
+    heap: Row[];
+    overflow: Map<string, OverflowAcc>;
+  } | null = null;
+
+  /** Start a window; entries follow through add(), then end(). Memory: O(maxFlows). */
+  begin(window: number, closedAtNs: number, final: boolean): void {
     this.stats.windows++;
     const I = this.o.intervalNs;
-    const startNs = w.window > 0 ? this.o.phaseNs % I + BigInt(w.window) * I : this.o.startNs;
-    const endNs = w.final ? BigInt(w.closedAtNs) : startNs + I;
+    const startNs = window > 0 ? this.o.phaseNs % I + BigInt(window) * I : this.o.startNs;
+    const endNs = final ? BigInt(closedAtNs) : startNs + I;
     const startIso = new Date(this.o.clock.toWallMs(Number(startNs))).toISOString();
     const endIso = new Date(this.o.clock.toWallMs(Number(endNs))).toISOString();
-    const ts = Number(endNs);
-    this.lastWindow = { startIso, endIso, final: w.final };
+    this.lastWindow = { startIso, endIso, final };
+    this.cur = {
+      startIso, endIso, ts: Number(endNs), closedAt: closedAtNs,
+      window: { interval_s: Number(I / 1_000_000_000n), start_ns: String(startNs), ...(final ? { final: true } : {}) },
+      heap: [], overflow: new Map(),
+    };
+  }
 
-    const flows: Row[] = [];
-    const overflow: Row[] = [];
-    for (const e of w.entries) {
-      const d = decodeEntry(e, ts);
-      if (!d) {
-        this.stats.unknownEntries++;
-        continue;
-      }
-      const row = { d, key: `${e.map}|${e.keys.join('.')}`, count: e.count, bytes: e.total };
-      (d.overflow ? overflow : flows).push(row);
+  add(e: MapEntry): void {
+    const c = this.cur;
+    if (!c) return;
+    const d = decodeEntry(e, c.ts);
+    if (!d) {
+      this.stats.unknownEntries++;
+      return;
     }
-    // The biggest losers first; ties broken by key so output is stable.
-    if (flows.length > this.o.maxFlows) {
-      flows.sort((a, b) => b.count - a.count || (a.key < b.key ? -1 : 1));
-      overflow.push(...flows.splice(this.o.maxFlows));
+    const row: Row = { d, key: `${e.map}|${e.keys.join('.')}`, count: e.count, bytes: e.total };
+    if (d.overflow) return this.addOverflow(row);
+    const h = c.heap;
+    if (h.length < this.o.maxFlows) {
+      heapPush(h, row);
+      return;
     }
+    // Keep the biggest losers: a row beats the smallest kept one only if larger
+    // (ties: the smaller key, so the result doesn't depend on arrival order).
+    if (less(h[0], row)) {
+      const out = h[0];
+      h[0] = row;
+      siftDown(h, 0);
+      this.addOverflow(out);
+    } else this.addOverflow(row);
+  }
 
+  end(): EcsRecord[] {
+    const c = this.cur;
+    if (!c) return [];
+    this.cur = null;
+    const flows = c.heap.sort((a, b) => b.count - a.count || (a.key < b.key ? -1 : 1));
     const out: EcsRecord[] = [];
-    const window = { interval_s: Number(I / 1_000_000_000n), start_ns: String(startNs), ...(w.final ? { final: true } : {}) };
     for (const r of flows) {
-      const rec = this.flowRecord(r, startIso, endIso, window, w.closedAtNs);
+      const rec = this.flowRecord(r, c.startIso, c.endIso, c.window, c.closedAt);
       out.push(rec);
-      this.track(r, rec, endIso);
+      this.track(r, rec, c.endIso);
     }
-    out.push(...this.overflowRecords(overflow, startIso, endIso, window, w.closedAtNs));
     this.stats.flowRecords += flows.length;
-    out.push(...this.finalsDue(this.o.clock.toWallMs(ts)));
+    for (const [g, acc] of c.overflow) {
+      Object.assign(acc.rec.droptrace, {
+        id: `${this.o.hostName}-${c.closedAt}-overflow-${hash(g)}`,
+        count: acc.count,
+        bytes: acc.bytes,
+        overflow: { kernel_count: acc.kernel, collector_count: acc.count - acc.kernel },
+      });
+      this.stats.overflowRecords++;
+      this.stats.overflowCount += acc.count;
+      out.push(acc.rec);
+    }
+    out.push(...this.finalsDue(this.o.clock.toWallMs(c.ts)));
     return out;
+  }
+
+  /** Sum a row into its (action, reason, direction, path) overflow record. */
+  private addOverflow(r: Row): void {
+    const c = this.cur!;
+    const rec = this.base(r, c.startIso, c.endIso, c.window);
+    const g = `${rec.event.action}|${rec.event.reason ?? ''}|${rec.network?.direction ?? ''}|${(rec.droptrace as Record<string, unknown>).path ?? ''}`;
+    let acc = c.overflow.get(g);
+    if (!acc) {
+      // No flow fields: these occurrences belong to flows we could not keep.
+      delete rec.source;
+      delete rec.destination;
+      delete rec.observer;
+      const dt = rec.droptrace as Record<string, unknown>;
+      delete dt.netns;
+      delete dt.drop;
+      if (rec.event.action === 'packet-dropped') dt.drop = { reason_code: (r.d.event as { reason: number }).reason };
+      acc = { rec, count: 0, bytes: 0, kernel: 0 };
+      c.overflow.set(g, acc);
+    }
+    acc.count += r.count;
+    acc.bytes += r.bytes;
+    if (r.d.overflow) acc.kernel += r.count;
   }
 
   /** On shutdown: a final record for every flow still tracked. */
@@ -132,44 +231,6 @@ export class FlowAggregator {
     const flowId = hash(r.key);
     Object.assign(rec.droptrace, { id: `${this.o.hostName}-${closedAt}-${flowId}`, count: r.count, bytes: r.bytes, flow: { id: flowId } });
     return rec;
-  }
-
-  /** Sum overflow rows per (action, reason, direction, path) into one record each. */
-  private overflowRecords(rows: Row[], startIso: string, endIso: string, window: Record<string, unknown>, closedAt: number): EcsRecord[] {
-    const groups = new Map<string, { rec: EcsRecord; count: number; bytes: number; kernel: number }>();
-    for (const r of rows) {
-      const rec = this.base(r, startIso, endIso, window);
-      const g = `${rec.event.action}|${rec.event.reason ?? ''}|${rec.network?.direction ?? ''}|${(rec.droptrace as Record<string, unknown>).path ?? ''}`;
-      let acc = groups.get(g);
-      if (!acc) {
-        // No flow fields: these occurrences belong to flows we could not keep.
-        delete rec.source;
-        delete rec.destination;
-        delete rec.observer;
-        const dt = rec.droptrace as Record<string, unknown>;
-        delete dt.netns;
-        delete dt.drop;
-        if (rec.event.action === 'packet-dropped') dt.drop = { reason_code: (r.d.event as { reason: number }).reason };
-        acc = { rec, count: 0, bytes: 0, kernel: 0 };
-        groups.set(g, acc);
-      }
-      acc.count += r.count;
-      acc.bytes += r.bytes;
-      if (r.d.overflow) acc.kernel += r.count;
-    }
-    const out: EcsRecord[] = [];
-    for (const [g, acc] of groups) {
-      Object.assign(acc.rec.droptrace, {
-        id: `${this.o.hostName}-${closedAt}-overflow-${hash(g)}`,
-        count: acc.count,
-        bytes: acc.bytes,
-        overflow: { kernel_count: acc.kernel, collector_count: acc.count - acc.kernel },
-      });
-      this.stats.overflowRecords++;
-      this.stats.overflowCount += acc.count;
-      out.push(acc.rec);
-    }
-    return out;
   }
 
   private track(r: Row, rec: EcsRecord, endIso: string): void {

@@ -13,26 +13,49 @@ export interface WindowDump {
   entries: MapEntry[];
 }
 
+/** Receives a window entry by entry, so a window with a million flows is never held in memory. */
+export interface WindowConsumer {
+  begin(window: number, closedAtNs: number, final: boolean): void;
+  add(e: MapEntry): void;
+  end(): void;
+}
+
 export class WindowAssembler {
-  private open: WindowDump | null = null;
+  private open = false;
+  private buffered: WindowDump | null = null;
   /** Entries that arrived outside a flush (should not happen; counted). */
   stray = 0;
+  private readonly consumer: WindowConsumer;
 
-  constructor(private readonly onWindow: (w: WindowDump) => void) {}
+  /** Either a streaming consumer, or a callback that gets each whole window (buffered). */
+  constructor(target: WindowConsumer | ((w: WindowDump) => void)) {
+    if (typeof target === 'function') {
+      this.consumer = {
+        begin: (window, closedAtNs, final) => (this.buffered = { window, closedAtNs, final, entries: [] }),
+        add: (e) => this.buffered!.entries.push(e),
+        end: () => {
+          const w = this.buffered!;
+          this.buffered = null;
+          target(w);
+        },
+      };
+    } else this.consumer = target;
+  }
 
   begin(from: number, ts: number, final: boolean): void {
     if (this.open) this.end();
-    this.open = { window: from, closedAtNs: ts, final, entries: [] };
+    this.open = true;
+    this.consumer.begin(from, ts, final);
   }
 
   entry(e: MapEntry): void {
-    if (this.open) this.open.entries.push(e);
+    if (this.open) this.consumer.add(e);
     else this.stray++;
   }
 
   end(): void {
-    const w = this.open;
-    this.open = null;
-    if (w) this.onWindow(w);
+    if (!this.open) return;
+    this.open = false;
+    this.consumer.end();
   }
 }

@@ -130,15 +130,19 @@ export class TraceSession {
           maxFlows: agg.collectorMaxFlows, idleTimeoutMs: agg.idleTimeoutS * 1000,
         });
         this.flows = flows;
-        this.windows = new WindowAssembler((w) => {
-          const recs = flows.onWindow(w);
-          this.stats.windows = flows.stats.windows;
-          this.stats.flowRecords = flows.stats.flowRecords;
-          this.stats.overflowCount = flows.stats.overflowCount;
-          this.stats.strayEntries = flows.stats.unknownEntries + (this.windows?.stray ?? 0);
-          for (const r of recs) this.o.onRecord(r);
-          this.updateKernelMissed();
-          if (flows.lastWindow) this.o.onWindowClosed?.(flows.lastWindow);
+        this.windows = new WindowAssembler({
+          begin: (window, closedAt, final) => flows.begin(window, closedAt, final),
+          add: (e) => flows.add(e),
+          end: () => {
+            const recs = flows.end();
+            this.stats.windows = flows.stats.windows;
+            this.stats.flowRecords = flows.stats.flowRecords;
+            this.stats.overflowCount = flows.stats.overflowCount;
+            this.stats.strayEntries = flows.stats.unknownEntries + (this.windows?.stray ?? 0);
+            for (const r of recs) this.o.onRecord(r);
+            this.updateKernelMissed();
+            if (flows.lastWindow) this.o.onWindowClosed?.(flows.lastWindow);
+          },
         });
       }
       try {
