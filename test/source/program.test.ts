@@ -17,6 +17,8 @@ const V100: BpftraceVersion = { major: 1, minor: 0, patch: 0, text: '1.0.0' };
 
 const sig = (signal: SignalChoice['signal'], variant: SignalChoice['variant'], files: string[]): SignalChoice => ({ signal, variant, files, detail: '', degraded: false });
 const DROPS = sig('drops', 'tracepoint', ['drops/kfree_skb.bt']);
+const DROPS_RAW = sig('drops', 'rawtracepoint', ['drops/kfree_skb.raw.bt']);
+const INCOMING = sig('incoming-loss', 'tracepoint', ['incoming-loss/tcp_probe.bt']);
 const RETRANS = sig('retransmits', 'tracepoint', ['retransmits/tcp_retransmit_skb.bt']);
 const SYNACK = sig('synack-retransmits', 'tracepoint', ['retransmits/tcp_retransmit_synack.bt']);
 const TLP_FENTRY = sig('loss-probes', 'fentry', ['loss-probe/fentry.bt']);
@@ -48,7 +50,8 @@ describe('buildProgram with the bundled probes', () => {
 
   it('expands the shared socket include once per socket probe', () => {
     const inc = readFileSync(join(PROBES_DIR, 'shared/tcp-socket-fields.bt.inc'), 'utf8');
-    const marker = '$netns = $sk->__sk_common.skc_net.net->ns.inum;';
+    // The include reads the netns with a (uint64) cast (0.23 rejects mixed int widths).
+    const marker = '$netns = (uint64)$sk->__sk_common.skc_net.net->ns.inum;';
     expect(inc).toContain(marker);
     const p = buildProgram({ signals: [...ALL, TLP_KPROBE], version: V023, dropPredicate: '1', tcpSockPredicate: '1', minReason: 2 });
     expect(count(p.text, marker)).toBe(4);
@@ -61,8 +64,14 @@ describe('buildProgram with the bundled probes', () => {
     expect(count(t, 'printf("{\\"t\\":\\"retrans\\"')).toBe(1);
     expect(count(t, 'printf("{\\"t\\":\\"synack\\"')).toBe(1);
     expect(count(t, 'printf("{\\"t\\":\\"tlp\\"')).toBe(1);
-    expect(t).toContain('((struct sk_buff *)args->skbaddr)->len, cpu);');
-    expect(count(t, ', 0, cpu);')).toBe(2);
+    // The segment length is computed once into $len (it is also the aggregated value) …
+    expect(count(t, '$len = (uint64)(((struct sk_buff *)args->skbaddr)->len);')).toBe(1);
+    expect(count(t, '$len = (uint64)(0);')).toBe(2);
+    // … and every socket printf prints that $len.
+    expect(count(t, '$sport, $dport, $len, cpu);')).toBe(3);
+    // The event code goes into the aggregation key: 1 retrans, 2 synack, 3 tlp.
+    for (const c of [1, 2, 3]) expect(count(t, `$k2 = ((uint64)${c} << 56) |`)).toBe(1);
+    expect(t).not.toMatch(/DROPTRACE_(EVENT_TYPE|EVENT_CODE|SEG_LEN)/);
   });
 
   it('puts each predicate in its probe kind only', () => {
@@ -94,10 +103,12 @@ describe('buildProgram with the bundled probes', () => {
     expect(none.included).toEqual([]);
   });
 
-  it('substitutes the smallest real drop reason (0 on 5.17/5.18, 1 on 5.19–6.2, 2 since 6.3)', () => {
+  it.each([DROPS, DROPS_RAW])('substitutes the smallest real drop reason (0 on 5.17/5.18, 1 on 5.19–6.2, 2 since 6.3): $variant', (drops) => {
     const gate = (minReason: number) => {
-      const t = code(buildProgram({ signals: [DROPS], version: V023, dropPredicate: '1', tcpSockPredicate: null, minReason }).text);
-      return /if \(args->reason >= (\S+)\) \{/.exec(t)?.[1];
+      const t = code(buildProgram({ signals: [drops], version: V023, dropPredicate: '1', tcpSockPredicate: null, minReason }).text);
+      // Both headers set $reason; the shared body gates on it once.
+      expect(count(t, '$reason >= ')).toBe(1);
+      return /if \(\$reason >= (\S+)\) \{/.exec(t)?.[1];
     };
     expect(gate(2)).toBe('2');
     expect(gate(1)).toBe('1');
@@ -173,5 +184,211 @@ describe('buildProgram with a custom probes dir', () => {
   it('fails loudly on a placeholder it does not know, but not on one in a comment', () => {
     expect(() => build('p/unknown.bt')).toThrow(/unreplaced placeholder/);
     expect(build('p/comment.bt').text).toContain('tracepoint:a:b { }');
+  });
+});
+
+describe('buildProgram: in-kernel aggregation (DROPTRACE_AGGREGATE)', () => {
+  const I = 10_000_000_000n;
+  const AGG = { intervalNs: I, phaseNs: 3_456_789_012n, maxFlows: 4096 };
+  const EVERY = [DROPS_RAW, RETRANS, SYNACK, TLP_KPROBE, INCOMING];
+  const build = (over: Partial<Parameters<typeof buildProgram>[0]> = {}) =>
+    buildProgram({ signals: EVERY, version: V023, dropPredicate: '1', tcpSockPredicate: '1', minReason: 2, stream: null, aggregate: AGG, ...over });
+  const keys = (n: number, p = 'k') => Array.from({ length: n }, (_, i) => `$${p}${i + 1}`).join(', ');
+  /** The body of the one END probe. */
+  const endBody = (t: string) => {
+    const m = /^END\n\{\n([\s\S]*?)\n\}$/m.exec(t);
+    expect(m, 'an END probe').not.toBeNull();
+    return m![1];
+  };
+  /** The interval:ms flush probe. */
+  const flushProbe = (t: string) => /^interval:ms:\d+\n\{\n[\s\S]*?\n\}$/m.exec(t)?.[0] ?? '';
+
+  it.each([
+    ['d', 14, '$len', 3],
+    ['r', 11, '$len', 1],
+    ['i', 11, '$bytes', 1],
+  ] as const)('@%s: both epochs count into their own maps, bounded by maxFlows, the rest into the overflow map', (kind, nk, value, no) => {
+    const t = code(build().text);
+    const k = keys(nk);
+    const o = keys(no, 'o');
+    // How many probes carry this kind: d once, r in retrans+synack+tlp, i once.
+    const probes = kind === 'r' ? 3 : 1;
+    for (const e of [0, 1]) {
+      expect(count(t, `if (@s${kind}${e}[${k}] == 0) {`)).toBe(probes);
+      expect(count(t, `if (@n${kind}${e} < 4096) { @s${kind}${e}[${k}] = 1; @n${kind}${e} = @n${kind}${e} + 1; }`)).toBe(probes);
+      expect(count(t, `if (@s${kind}${e}[${k}] != 0) { @${kind}${e}[${k}] = stats(${value}); } else { @o${kind}${e}[${o}] = stats(${value}); }`)).toBe(probes);
+    }
+    // Epoch 0 first, epoch 1 in the else branch, inside one if.
+    const i0 = t.indexOf(`@${kind}0[${k}] = stats(`);
+    const i1 = t.indexOf(`@${kind}1[${k}] = stats(`);
+    expect(i0).toBeGreaterThan(0);
+    expect(t.lastIndexOf('if (@epoch == 0) {', i0)).toBeGreaterThan(t.lastIndexOf('} else {', i0));
+    expect(t.slice(i0, i1)).toContain('} else {');
+  });
+
+  it('renders maxFlows as a positive integer', () => {
+    const bound = (maxFlows: number) => /if \(@nd0 < (\S+)\)/.exec(code(build({ signals: [DROPS], aggregate: { ...AGG, maxFlows } }).text))?.[1];
+    expect(bound(4096)).toBe('4096');
+    expect(bound(50)).toBe('50');
+    expect(bound(12.7)).toBe('12');
+    expect(bound(0)).toBe('1');
+    expect(bound(-3)).toBe('1');
+  });
+
+  it('the flush probe closes aligned windows: epoch flip, marker, print and clear of the old generation', () => {
+    const t = code(build().text);
+    const f = flushProbe(t);
+    expect(f).toMatch(/^interval:ms:100\n/);
+    // Phase is taken modulo the interval.
+    expect(f).toContain('$w = (nsecs + 10000000000 - 3456789012) / 10000000000;');
+    expect(flushProbe(code(build({ aggregate: { ...AGG, phaseNs: I * 7n + 5n, tickMs: 250 } }).text))).toContain('$w = (nsecs + 10000000000 - 5) / 10000000000;');
+    expect(flushProbe(code(build({ aggregate: { ...AGG, tickMs: 250 } }).text))).toMatch(/^interval:ms:250\n/);
+    const [flip0, flip1] = f.split('} else {');
+    for (const [from, to, text] of [[0, 1, flip0], [1, 0, flip1]] as const) {
+      expect(text).toContain(`@epoch = ${to};`);
+      // The generation switched to was cleared a window ago; only its counters reset.
+      for (const k of ['d', 'r', 'i']) {
+        expect(text).toContain(`@n${k}${to} = 0;`);
+        expect(text.indexOf(`@n${k}${to} = 0;`)).toBeLessThan(text.indexOf(`@epoch = ${to};`));
+        // Writers move to the new generation before the old one is printed, then cleared.
+        const flip = text.indexOf(`@epoch = ${to};`);
+        const marker = text.indexOf('printf("{\\"t\\":\\"flush\\",\\"from\\":%llu,\\"to\\":%llu,\\"ts\\":%llu}\\n", @window, $w, nsecs);');
+        const pr = text.indexOf(`print(@${k}${from});`);
+        const po = text.indexOf(`print(@o${k}${from});`);
+        const cl = text.indexOf(`clear(@${k}${from});`);
+        expect(flip).toBeLessThan(marker);
+        expect(marker).toBeLessThan(pr);
+        expect(pr).toBeLessThan(po);
+        expect(po).toBeLessThan(cl);
+        expect(text).toContain(`clear(@o${k}${from});`);
+        expect(text).toContain(`clear(@s${k}${from});`);
+        expect(text).not.toContain(`print(@${k}${to});`);
+      }
+    }
+    // The end marker follows either branch, after @window moves on.
+    expect(f.indexOf('@window = $w;')).toBeLessThan(f.indexOf('printf("{\\"t\\":\\"flush-end\\"}\\n");'));
+  });
+
+  it('the window number the flush probe prints: every event time falls in the window the collector is told', () => {
+    // Mirror the probe's integer arithmetic: window `w` holds events counted
+    // while $w == w; the collector's FlowAggregator places it at
+    // [phase + (w-1)·I, phase + w·I) (src/aggregate/flow-records.ts).
+    const t = code(build().text);
+    const [add, sub, div] = /\$w = \(nsecs \+ (\d+) - (\d+)\) \/ (\d+);/.exec(t)!.slice(1).map((x) => BigInt(x));
+    const wOf = (nsecs: bigint) => (nsecs + add - sub) / div;
+    const P = AGG.phaseNs % I;
+    for (const nsecs of [P, P + 1n, P + I - 1n, P + I, 12_345n * I + P - 1n, 12_345n * I + P, 1n, P - 1n]) {
+      const w = wOf(nsecs);
+      expect(P + (w - 1n) * I <= nsecs && nsecs < P + w * I, `nsecs ${nsecs} → window ${w}`).toBe(true);
+    }
+  });
+
+  it('exactly one END probe: the final partial window from both generations, then every map emptied', () => {
+    const t = code(build({ stream: { ratePerSec: 1000 } }).text);
+    expect(t.match(/^END$/gm)).toHaveLength(1);
+    const end = endBody(t);
+    const lines = end.split('\n').map((l) => l.trim());
+    expect(lines[0]).toBe('printf("{\\"t\\":\\"flush\\",\\"from\\":%llu,\\"to\\":0,\\"ts\\":%llu,\\"final\\":1}\\n", @window, nsecs);');
+    const endMarker = lines.indexOf('printf("{\\"t\\":\\"flush-end\\"}\\n");');
+    for (const k of ['d', 'r', 'i']) {
+      for (const e of [0, 1]) {
+        for (const m of [`@${k}${e}`, `@o${k}${e}`]) {
+          expect(lines.indexOf(`print(${m});`)).toBeGreaterThan(0);
+          expect(lines.indexOf(`print(${m});`)).toBeLessThan(endMarker);
+          expect(lines.indexOf(`clear(${m});`)).toBeGreaterThan(endMarker);
+        }
+        expect(lines).toContain(`clear(@s${k}${e});`);
+        expect(lines).toContain(`clear(@n${k}${e});`);
+      }
+    }
+    for (const m of ['@epoch', '@window', '@suppressed', '@rl_sec', '@rl_n']) expect(lines).toContain(`clear(${m});`);
+    // The cumulative suppressed count is printed once more, after the windows.
+    expect(lines.indexOf('print(@suppressed);')).toBeGreaterThan(endMarker);
+    expect(lines.indexOf('print(@suppressed);')).toBeLessThan(lines.indexOf('clear(@suppressed);'));
+    // Every map the program writes is cleared at exit, so bpftrace prints nothing after our markers
+    // (a count() map still prints as "@name: 0", which decodes as a harmless scalar).
+    const written = new Set([...t.matchAll(/(@\w+)(?:\[[^\]]*\])? = /g)].map((m) => m[1]));
+    for (const m of written) expect(lines, m).toContain(`clear(${m});`);
+  });
+
+  it('flushes only the kinds present', () => {
+    const t = code(build({ signals: [DROPS] }).text);
+    expect(t).toContain('print(@d0);');
+    expect(t).not.toMatch(/@[ri][01]|@o[ri][01]|@s[ri][01]|@n[ri][01]/);
+    const sockOnly = code(build({ dropPredicate: null }).text);
+    expect(sockOnly).not.toMatch(/@d[01]|@od[01]/);
+    expect(sockOnly).toContain('print(@i1);');
+  });
+
+  it('leaves no placeholder, balances braces, and for 0.17 too', () => {
+    for (const version of [V017, V023]) {
+      for (const stream of [null, { ratePerSec: 0 }, { ratePerSec: 7 }]) {
+        const p = build({ version, stream, signals: version === V017 ? [DROPS, RETRANS, SYNACK, TLP_FENTRY, INCOMING] : EVERY });
+        expect(p.text).not.toMatch(/DROPTRACE_/);
+        const t = code(p.text);
+        expect(count(t, '{')).toBe(count(t, '}'));
+      }
+    }
+  });
+
+  it('aggregation off: the placeholder becomes a comment, no flush probe, no END without a rate limit', () => {
+    const p = build({ aggregate: null, stream: { ratePerSec: 0 } });
+    expect(p.text).toContain('// (aggregation off)');
+    const t = code(p.text);
+    expect(t).not.toMatch(/@epoch|@window|stats\(|interval:ms:/);
+    expect(t).not.toMatch(/^END$/m);
+    expect(build({ aggregate: undefined, stream: { ratePerSec: 0 } }).text).toBe(p.text);
+  });
+
+  it('refuses a program with neither streaming nor aggregation', () => {
+    expect(() => build({ aggregate: null, stream: null })).toThrow(/streaming or aggregation/);
+  });
+
+  it('refuses an interval or phase that does not fit in a u64', () => {
+    expect(() => build({ aggregate: { ...AGG, intervalNs: 1n << 64n } })).toThrow(/out of range/);
+    expect(() => build({ aggregate: { ...AGG, phaseNs: -1n } })).toThrow(/out of range/);
+  });
+
+  it('no flush probe and no END when every aggregating signal is filtered out', () => {
+    const t = code(build({ signals: [DROPS, TLP_INFERRED], dropPredicate: null }).text);
+    expect(t).not.toMatch(/interval:ms:|^END$/m);
+  });
+});
+
+describe('buildProgram: the event stream gate (DROPTRACE_STREAM_GATE)', () => {
+  const build = (stream: { ratePerSec: number } | null | undefined, aggregate = stream === null ? { intervalNs: 1_000_000_000n, phaseNs: 0n, maxFlows: 10 } : null) =>
+    code(buildProgram({ signals: [DROPS, RETRANS, INCOMING], version: V023, dropPredicate: '1', tcpSockPredicate: '1', minReason: 2, stream, aggregate }).text);
+
+  it('off (aggregation only): $emit is 0 in every probe, nothing about rate limits', () => {
+    const t = build(null);
+    expect(count(t, '$emit = 0;')).toBe(3);
+    expect(t).not.toContain('$emit = 1;');
+    expect(t).not.toMatch(/@suppressed|@rl_|interval:s:1/);
+    // The printf stays behind `if ($emit)`: one program text for both modes.
+    expect(count(t, 'if ($emit) {')).toBe(3);
+  });
+
+  it('unlimited (default): $emit is 1, no budget maps', () => {
+    for (const t of [build({ ratePerSec: 0 }), build(undefined)]) {
+      expect(count(t, '$emit = 1;')).toBe(3);
+      expect(t).not.toMatch(/@suppressed|@rl_|interval:s:1|^END$/m);
+    }
+  });
+
+  it('limited: a shared per-second budget, refused events counted, the count printed every second and at exit', () => {
+    const t = build({ ratePerSec: 250 });
+    expect(count(t, 'if (@rl_n < 250) { @rl_n = @rl_n + 1; $emit = 1; } else { @suppressed = count(); }')).toBe(3);
+    expect(count(t, 'if (@rl_sec != $sec) { @rl_sec = $sec; @rl_n = 0; }')).toBe(3);
+    expect(count(t, '$sec = nsecs / 1000000000;')).toBe(3);
+    expect(t).toMatch(/^interval:s:1 \{ print\(@suppressed\); \}$/m);
+    expect(t.match(/^END$/gm)).toHaveLength(1);
+    expect(t).toMatch(/^END\n\{\n  print\(@suppressed\);\n  clear\(@suppressed\);\n  clear\(@rl_sec\);\n  clear\(@rl_n\);\n\}$/m);
+  });
+
+  it('limited with aggregation: one END, windows first, then the suppressed count', () => {
+    const t = build({ ratePerSec: 5 }, { intervalNs: 1_000_000_000n, phaseNs: 0n, maxFlows: 10 });
+    expect(t.match(/^END$/gm)).toHaveLength(1);
+    const end = t.slice(t.search(/^END$/m));
+    expect(end.indexOf('"final\\":1')).toBeLessThan(end.indexOf('print(@suppressed);'));
   });
 });
