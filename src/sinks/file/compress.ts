@@ -1,0 +1,31 @@
+// gzip a rotated file off the hot path (zlib runs on libuv's thread pool).
+// The plain file is removed only after `<name>.gz` is complete: the data is
+// written to `<name>.gz.tmp`, fsynced, then renamed (the commit point).
+import { open, rename, unlink } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
+import { CREATE_NEW_NOFOLLOW, FILE_MODE, READ_NOFOLLOW } from './secure-fs.js';
+
+export async function gzipFile(src: string, dst: string, tmp: string, signal?: AbortSignal): Promise<void> {
+  const input = await open(src, READ_NOFOLLOW);
+  let output;
+  try {
+    output = await open(tmp, CREATE_NEW_NOFOLLOW, FILE_MODE);
+  } catch (e) {
+    await input.close();
+    throw e;
+  }
+  try {
+    await pipeline(input.createReadStream({ autoClose: false }), createGzip({ level: 6 }), output.createWriteStream({ autoClose: false }), { signal });
+    await output.sync();
+  } catch (e) {
+    await output.close().catch(() => undefined);
+    await input.close().catch(() => undefined);
+    await unlink(tmp).catch(() => undefined);
+    throw e;
+  }
+  await output.close();
+  await input.close();
+  await rename(tmp, dst);
+  await unlink(src);
+}

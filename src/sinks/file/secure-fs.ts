@@ -1,0 +1,96 @@
+// Private files for the NDJSON sink: a 0700 directory owned by us, 0600
+// regular files, never reached through a planted symlink or hard link.
+// Policy for an existing directory: it must be a real directory (not a
+// symlink) owned by our effective uid; if its mode is looser than 0700 we
+// tighten it (we own it, and the files it will hold are private). A directory
+// owned by someone else is refused: they could rename or replace our files.
+// Only the directory itself is checked, not its ancestors (/var/run → /run is
+// a normal setup); an attacker who can write to an ancestor is out of scope.
+import { constants, fchmodSync, fstatSync, closeSync, lstatSync, mkdirSync, openSync, type Stats } from 'node:fs';
+import { SinkError } from '../../errors.js';
+
+// libuv opens every fd close-on-exec already (bpftrace is spawned by us).
+const { O_RDONLY, O_WRONLY, O_APPEND, O_CREAT, O_EXCL, O_NOFOLLOW, O_DIRECTORY } = constants;
+
+export const DIR_MODE = 0o700;
+export const FILE_MODE = 0o600;
+
+const euid = (): number | undefined => process.geteuid?.();
+
+function code(e: unknown): string | undefined {
+  return (e as NodeJS.ErrnoException)?.code;
+}
+
+/** Create `dir` (0700) or check an existing one; throws SinkError when it cannot be used safely. */
+export function ensurePrivateDir(dir: string): void {
+  let st = lstatSync(dir, { throwIfNoEntry: false });
+  if (!st) {
+    try {
+      mkdirSync(dir, { recursive: true, mode: DIR_MODE });
+    } catch (e) {
+      throw new SinkError(`cannot create output directory ${dir}: ${code(e) ?? (e as Error).message}`);
+    }
+    st = lstatSync(dir);
+  }
+  if (st.isSymbolicLink()) {
+    throw new SinkError(`output directory ${dir} is a symbolic link; refusing to follow it`, 'Point the output directory at the real path.');
+  }
+  if (!st.isDirectory()) throw new SinkError(`output path ${dir} exists and is not a directory`);
+  // Re-check through an O_NOFOLLOW descriptor so the chmod applies to what we
+  // checked, not to whatever the path names a moment later.
+  let fd: number;
+  try {
+    fd = openSync(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+  } catch (e) {
+    throw new SinkError(`cannot open output directory ${dir}: ${code(e) ?? (e as Error).message}`);
+  }
+  try {
+    const fst = fstatSync(fd);
+    const me = euid();
+    if (me !== undefined && fst.uid !== me) {
+      throw new SinkError(`output directory ${dir} is owned by uid ${fst.uid}, not by this process (uid ${me}); refusing to write there`, 'Use a directory owned by the user droptrace runs as.');
+    }
+    if ((fst.mode & 0o777) !== DIR_MODE) fchmodSync(fd, DIR_MODE);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Throws SinkError unless `st` is a private regular file we own with a single link. */
+function checkOwnFile(path: string, fd: number, st: Stats): void {
+  if (!st.isFile()) throw new SinkError(`${path} is not a regular file; refusing to write to it`);
+  const me = euid();
+  if (me !== undefined && st.uid !== me) throw new SinkError(`${path} is owned by uid ${st.uid}, not by this process; refusing to write to it`);
+  // A hard link planted in our directory would make us write into its target.
+  if (st.nlink !== 1) throw new SinkError(`${path} has ${st.nlink} hard links; refusing to write to it`);
+  if ((st.mode & 0o777) !== FILE_MODE) fchmodSync(fd, FILE_MODE);
+}
+
+/**
+ * Open `path` for appending, never through a symlink. `exclusive` insists on
+ * creating it (used right after a rotation, when nothing may exist there).
+ * Returns the fd and the current size.
+ */
+export function openPrivateAppend(path: string, exclusive = false): { fd: number; size: number; birthMs: number } {
+  let fd: number;
+  try {
+    fd = openSync(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | (exclusive ? O_EXCL : 0), FILE_MODE);
+  } catch (e) {
+    const c = code(e);
+    if (c === 'ELOOP') throw new SinkError(`${path} is a symbolic link; refusing to follow it`, 'Remove the link; droptrace creates its files itself.');
+    if (c === 'EEXIST') throw new SinkError(`${path} appeared while rotating (was something planted there?); refusing to write to it`);
+    throw new SinkError(`cannot open ${path}: ${c ?? (e as Error).message}`);
+  }
+  try {
+    const st = fstatSync(fd);
+    checkOwnFile(path, fd, st);
+    return { fd, size: st.size, birthMs: st.birthtimeMs };
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+}
+
+/** O_NOFOLLOW flags for reading a rotated file and creating its .gz temp. */
+export const READ_NOFOLLOW = O_RDONLY | O_NOFOLLOW;
+export const CREATE_NEW_NOFOLLOW = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW;
