@@ -99,12 +99,16 @@ describe('findTracefs', () => {
 describe('detectCapabilities with injected paths', () => {
   let root: string;
   let fakeBpftrace: string;
+  const fakeBpftrace023 = () => join(root, 'bpftrace-0.23');
+  const fakeBpftrace020 = () => join(root, 'bpftrace-0.20');
+  const fakeBpftrace021 = () => join(root, 'bpftrace-0.21');
 
   interface Layout {
     btf?: boolean;
     kfreeFormat?: string | null; // fixture file name, or null for missing
     retransmit?: boolean;
     synack?: boolean;
+    tcpProbe?: boolean;
     kprobeEvents?: boolean;
     kallsyms?: string;
     kptrRestrict?: string;
@@ -126,7 +130,7 @@ describe('detectCapabilities with injected paths', () => {
       mkdirSync(join(tracing, 'events/skb/kfree_skb'), { recursive: true });
       copyFileSync(join(FIX, 'tracefs', kfree), join(tracing, 'events/skb/kfree_skb/format'));
     }
-    for (const [on, name] of [[l.retransmit !== false, 'tcp_retransmit_skb'], [l.synack !== false, 'tcp_retransmit_synack']] as const) {
+    for (const [on, name] of [[l.retransmit !== false, 'tcp_retransmit_skb'], [l.synack !== false, 'tcp_retransmit_synack'], [l.tcpProbe !== false, 'tcp_probe']] as const) {
       if (!on) continue;
       mkdirSync(join(tracing, 'events/tcp', name), { recursive: true });
       writeFileSync(join(tracing, 'events/tcp', name, 'format'), `name: ${name}\n`);
@@ -137,9 +141,9 @@ describe('detectCapabilities with injected paths', () => {
     return { sysRoot, procRoot };
   }
 
-  async function detect(l: Layout, infoText: string, uid = 0): Promise<Capabilities> {
+  async function detect(l: Layout, infoText: string, uid = 0, bpftrace = fakeBpftrace): Promise<Capabilities> {
     const { sysRoot, procRoot } = layout(l);
-    return detectCapabilities({ bpftrace: fakeBpftrace, uid, sysRoot, procRoot, info: async () => infoText, mountTracefs: async () => false });
+    return detectCapabilities({ bpftrace, uid, sysRoot, procRoot, info: async () => infoText, mountTracefs: async () => false });
   }
   const variantOf = (c: Capabilities, s: string) => c.signals.find((x) => x.signal === s)!;
 
@@ -148,10 +152,14 @@ describe('detectCapabilities with injected paths', () => {
     fakeBpftrace = join(root, 'bpftrace');
     writeFileSync(fakeBpftrace, '#!/bin/sh\necho "bpftrace v0.17.0"\n');
     chmodSync(fakeBpftrace, 0o755);
+    for (const [file, v] of [[fakeBpftrace023, '0.23.2'], [fakeBpftrace020, '0.20.0'], [fakeBpftrace021, '0.21.0']] as const) {
+      writeFileSync(file(), `#!/bin/sh\necho "bpftrace v${v}"\n`);
+      chmodSync(file(), 0o755);
+    }
   });
   afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-  it('this machine’s shape: tracepoints yes, no kprobes, no fentry → TLP inferred', async () => {
+  it('this machine’s shape with bpftrace 0.17: drops via tracepoint, no kprobes, no fentry → TLP inferred, incoming loss via tcp_probe', async () => {
     const c = await detect({}, info('0.17.0.txt'));
     expect(c.root).toBe(true);
     expect(c.bpftrace.version.text).toBe('0.17.0');
@@ -165,10 +173,48 @@ describe('detectCapabilities with injected paths', () => {
       ['retransmits', 'tracepoint', false],
       ['synack-retransmits', 'tracepoint', false],
       ['loss-probes', 'inferred', true],
+      ['incoming-loss', 'tracepoint', false],
     ]);
     expect(variantOf(c, 'loss-probes').detail).toContain('kernel built without kprobes');
+    // 0.17 rejects rawtracepoint attach points: the perf tracepoint, whose skips are counted.
     expect(variantOf(c, 'drops').files).toEqual(['drops/kfree_skb.bt']);
+    expect(variantOf(c, 'drops').detail).toContain('kernel-missed');
+    expect(variantOf(c, 'incoming-loss').files).toEqual(['incoming-loss/tcp_probe.bt']);
     expect(() => assertRunnable(c)).not.toThrow();
+  });
+
+  it('this machine’s shape with bpftrace 0.23: drops via rawtracepoint (not skipped by recursion protection)', async () => {
+    const c = await detect({}, info('0.23.2-no-fentry-reconstructed.txt'), 0, fakeBpftrace023());
+    expect(c.bpftrace.version.text).toBe('0.23.2');
+    expect(c.signals.map((s) => [s.signal, s.variant, s.degraded])).toEqual([
+      ['drops', 'rawtracepoint', false],
+      ['retransmits', 'tracepoint', false],
+      ['synack-retransmits', 'tracepoint', false],
+      ['loss-probes', 'inferred', true],
+      ['incoming-loss', 'tracepoint', false],
+    ]);
+    expect(variantOf(c, 'drops').files).toEqual(['drops/kfree_skb.raw.bt']);
+    expect(variantOf(c, 'drops').detail).toContain('rawtracepoint:kfree_skb');
+    expect(() => assertRunnable(c)).not.toThrow();
+  });
+
+  it('rawtracepoint from bpftrace 0.21 on; 0.20 keeps the tracepoint', async () => {
+    expect(variantOf(await detect({}, info('0.17.0.txt'), 0, fakeBpftrace020()), 'drops').variant).toBe('tracepoint');
+    expect(variantOf(await detect({}, info('0.17.0.txt'), 0, fakeBpftrace021()), 'drops').variant).toBe('rawtracepoint');
+  });
+
+  it('the raw tracepoint still needs a kernel with drop reasons', async () => {
+    const c = await detect({ kfreeFormat: null }, info('0.17.0.txt'), 0, fakeBpftrace023());
+    expect(variantOf(c, 'drops')).toMatchObject({ variant: 'unavailable', degraded: true, files: [] });
+    expect(variantOf(c, 'drops').detail).toContain('skb:kfree_skb missing');
+  });
+
+  it('no tcp_probe tracepoint: only incoming loss is unavailable', async () => {
+    const c = await detect({ tcpProbe: false }, info('0.17.0.txt'));
+    expect(variantOf(c, 'incoming-loss')).toMatchObject({ variant: 'unavailable', degraded: true, files: [] });
+    expect(variantOf(c, 'incoming-loss').detail).toContain('tcp:tcp_probe missing');
+    expect(variantOf(c, 'retransmits').variant).toBe('tracepoint');
+    expect(variantOf(c, 'drops').variant).toBe('tracepoint');
   });
 
   it('fentry from a 0.23-style --info wins over kprobe', async () => {
@@ -221,6 +267,7 @@ describe('detectCapabilities with injected paths', () => {
     expect(variantOf(c, 'synack-retransmits')).toMatchObject({ variant: 'unavailable', degraded: true });
     expect(variantOf(c, 'loss-probes')).toMatchObject({ variant: 'unavailable', degraded: true });
     expect(variantOf(c, 'drops').variant).toBe('tracepoint');
+    expect(variantOf(c, 'incoming-loss').variant).toBe('tracepoint');
   });
 
   it('not root: reported, never mounts, and assertRunnable refuses', async () => {
@@ -238,6 +285,7 @@ describe('detectCapabilities with injected paths', () => {
     const c = await detectCapabilities({ bpftrace: fakeBpftrace, uid: 0, sysRoot: join(base, 'sys'), procRoot: join(base, 'proc'), info: async () => info('0.17.0.txt'), mountTracefs: async () => false });
     expect(c.tracefs.path).toBeNull();
     expect(variantOf(c, 'drops').detail).toContain('no tracefs');
+    expect(variantOf(c, 'incoming-loss').variant).toBe('unavailable');
     expect(c.kallsyms).toEqual({ readable: false, kptrRestrict: null });
     const e = (() => { try { assertRunnable(c); } catch (x) { return x as EnvironmentError; } return null; })();
     expect(e).toBeInstanceOf(EnvironmentError);
