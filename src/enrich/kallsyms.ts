@@ -25,17 +25,30 @@ export interface Location {
 const CODE_TYPES = new Set(['t', 'T', 'w', 'W']);
 
 export class KallsymsSymbolizer {
+  // Column storage: ~120k code symbols on a typical kernel cost ~100 MB as
+  // objects with BigInt fields, a few MB as typed arrays.
   private readonly addrs: BigUint64Array;
-  private readonly syms: Symbol[];
+  private readonly sizes: Float64Array;
+  private readonly names: string[];
+  /** Module name per symbol (interned strings), undefined for vmlinux. */
+  private readonly modules: (string | undefined)[];
   private readonly cache = new Map<string, Location>();
   /** Every code symbol name (aliases included) → its first address. */
   private readonly byName = new Map<string, bigint>();
   readonly available: boolean;
 
   constructor(text: string) {
-    const parsed: { address: bigint; name: string; module?: string }[] = [];
+    const addrList: bigint[] = [];
+    const nameList: string[] = [];
+    const modList: (string | undefined)[] = [];
+    const modIntern = new Map<string, string>();
     let nonZero = 0;
-    for (const line of text.split('\n')) {
+    let pos = 0;
+    while (pos < text.length) {
+      let eol = text.indexOf('\n', pos);
+      if (eol < 0) eol = text.length;
+      const line = text.slice(pos, eol);
+      pos = eol + 1;
       // "ffffffff81000000 T _stext" or "ffffffffc0a01000 t nft_do_chain\t[nf_tables]"
       const sp1 = line.indexOf(' ');
       if (sp1 <= 0) continue;
@@ -52,26 +65,35 @@ export class KallsymsSymbolizer {
         continue;
       }
       if (address !== 0n) nonZero++;
-      parsed.push({ address, name, module: modMatch?.[1] });
+      let mod: string | undefined;
+      if (modMatch) {
+        mod = modIntern.get(modMatch[1]);
+        if (mod === undefined) modIntern.set(modMatch[1], (mod = modMatch[1]));
+      }
+      addrList.push(address);
+      nameList.push(name);
+      modList.push(mod);
     }
     this.available = nonZero > 0;
-    parsed.sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));
+    const order = Array.from(addrList.keys()).sort((a, b) => (addrList[a] < addrList[b] ? -1 : addrList[a] > addrList[b] ? 1 : a - b));
     // Before aliases collapse below, so addressOf finds every name (lowest
     // address first). Zeroed (hidden) addresses are not addresses.
-    for (const p of parsed) if (p.address !== 0n && !this.byName.has(p.name)) this.byName.set(p.name, p.address);
+    for (const i of order) if (addrList[i] !== 0n && !this.byName.has(nameList[i])) this.byName.set(nameList[i], addrList[i]);
     // Collapse aliases (same address): keep the first name, prefer a non-underscore one.
-    const out: Symbol[] = [];
-    for (const p of parsed) {
-      const last = out[out.length - 1];
-      if (last && last.address === p.address) {
-        if (last.name.startsWith('_') && !p.name.startsWith('_')) { last.name = p.name; last.module = p.module; }
+    const keep: number[] = [];
+    for (const i of order) {
+      const last = keep[keep.length - 1];
+      if (last !== undefined && addrList[last] === addrList[i]) {
+        if (nameList[last].startsWith('_') && !nameList[i].startsWith('_')) keep[keep.length - 1] = i;
         continue;
       }
-      out.push({ ...p, size: 0n });
+      keep.push(i);
     }
-    for (let i = 0; i < out.length - 1; i++) out[i].size = out[i + 1].address - out[i].address;
-    this.syms = out;
-    this.addrs = BigUint64Array.from(out.map((s) => s.address));
+    this.addrs = BigUint64Array.from(keep.map((i) => addrList[i]));
+    this.names = keep.map((i) => nameList[i]);
+    this.modules = keep.map((i) => modList[i]);
+    this.sizes = new Float64Array(keep.length);
+    for (let i = 0; i < keep.length - 1; i++) this.sizes[i] = Number(this.addrs[i + 1] - this.addrs[i]);
   }
 
   static fromFile(path = '/proc/kallsyms'): KallsymsSymbolizer {
@@ -79,7 +101,7 @@ export class KallsymsSymbolizer {
   }
 
   get symbolCount(): number {
-    return this.syms.length;
+    return this.names.length;
   }
 
   /** Exact address of a symbol by name (lowest if repeated; aliases included; undefined if hidden), e.g. to recognise ip_forward. */
@@ -112,11 +134,11 @@ export class KallsymsSymbolizer {
       if (this.addrs[mid] <= addr) { idx = mid; lo = mid + 1; } else hi = mid - 1;
     }
     if (idx < 0) return { address };
-    const s = this.syms[idx];
-    const offset = addr - s.address;
+    const size = this.sizes[idx];
+    const offset = Number(addr - this.addrs[idx]);
     // Past the last symbol or far beyond any plausible function: don't guess.
-    if (s.size === 0n || offset >= s.size) return { address };
-    return { address, symbol: s.name, offset: Number(offset), size: Number(s.size), module: s.module };
+    if (size === 0 || offset >= size) return { address };
+    return { address, symbol: this.names[idx], offset, size, module: this.modules[idx] };
   }
 }
 
