@@ -142,7 +142,11 @@ function decodeEnvelope(o: Record<string, unknown>, line: string): WireMessage {
 function decodeMapLine(line: string): WireMessage {
   const m = MAP_ENTRY_RE.exec(line);
   if (m) {
-    const keys = m[2].split(', ').map((k) => BigInt.asUintN(64, BigInt(k)));
+    const printed = m[2].split(', ').map((k) => BigInt(k));
+    // bpftrace prints u64 keys as int64; anything outside [-2^63, 2^64) is not
+    // one of our keys, and asUintN would silently wrap it onto another flow.
+    if (printed.some((k) => k < -(1n << 63n) || k >= 1n << 64n)) return { kind: 'undecodable', line, why: 'map key outside 64 bits' };
+    const keys = printed.map((k) => BigInt.asUintN(64, k));
     const count = Number(m[3]);
     const total = Number(BigInt.asUintN(64, BigInt(m[4])));
     return { kind: 'map-entry', entry: { map: m[1], keys, count, total } };
