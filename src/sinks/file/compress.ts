@@ -1,6 +1,6 @@
 // gzip a rotated file off the hot path (zlib runs on libuv's thread pool).
 // The plain file is removed only after `<name>.gz` is complete: the data is
-// written to `<name>.gz.tmp`, fsynced, then renamed (the commit point).
+// written to `<name>.gz.tmp`, fsynced (flush: true), then renamed (the commit point).
 import { open, rename, unlink } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
@@ -16,16 +16,12 @@ export async function gzipFile(src: string, dst: string, tmp: string, signal?: A
     throw e;
   }
   try {
-    await pipeline(input.createReadStream({ autoClose: false }), createGzip({ level: 6 }), output.createWriteStream({ autoClose: false }), { signal });
-    await output.sync();
+    // The streams own (and close) the handles; pipeline destroys both on error.
+    await pipeline(input.createReadStream(), createGzip({ level: 6 }), output.createWriteStream({ flush: true }), { signal });
   } catch (e) {
-    await output.close().catch(() => undefined);
-    await input.close().catch(() => undefined);
     await unlink(tmp).catch(() => undefined);
     throw e;
   }
-  await output.close();
-  await input.close();
   await rename(tmp, dst);
   await unlink(src);
 }

@@ -1,0 +1,22 @@
+import { describe, it, expect } from 'vitest';
+import { readdirSync } from 'node:fs';
+import { FileSinks } from '../../../src/sinks/file/index.js';
+import { readAll, record, tempDir } from './helpers.js';
+
+describe('FileSinks', () => {
+  it('routes records to events/flows/stats files by event.dataset', async () => {
+    const dir = tempDir();
+    const f = new FileSinks({ dir, maxBytes: 1 << 20, maxAgeMs: 0, keep: 2, gzip: false, flushIntervalMs: 0 });
+    expect(readdirSync(dir).sort()).toEqual(['events.ndjson', 'flows.ndjson', 'stats.ndjson']);
+    f.write(record(0, 'droptrace.drops'));
+    f.write(record(1, 'droptrace.retransmits'));
+    f.write(record(2, 'droptrace.flows'));
+    f.write(record(3, 'droptrace.stats'));
+    f.write(record(4, 'droptrace.other' as never));
+    await f.close();
+    expect(readAll(dir, 'events').seqs).toEqual([0, 1, 4]);
+    expect(readAll(dir, 'flows').seqs).toEqual([2]);
+    expect(readAll(dir, 'stats').seqs).toEqual([3]);
+    expect(f.stats()).toMatchObject({ records: 5, events_records: 3, flows_records: 1, stats_records: 1, errors: 0 });
+  });
+});
