@@ -23,5 +23,8 @@ export async function gzipFile(src: string, dst: string, tmp: string, signal?: A
     throw e;
   }
   await rename(tmp, dst);
-  await unlink(src);
+  // Already gone if pruned meanwhile; the caller then removes the .gz too.
+  await unlink(src).catch((e: NodeJS.ErrnoException) => {
+    if (e.code !== 'ENOENT') throw e;
+  });
 }

@@ -295,7 +295,7 @@ export class RotatingFileSink implements Sink {
       try {
         await gzipFile(src, dst, join(this.dir, gzTmpName(this.base, seq)), this.abort.signal);
         // Pruned while compressing: the plain file is gone, drop the .gz too.
-        if (this.cancelled.has(seq)) unlinkSync(dst);
+        if (this.cancelled.has(seq)) rmIfExists(dst);
         else this.counters.compressed++;
       } catch (e) {
         if (this.abort.signal.aborted) return;
@@ -303,6 +303,14 @@ export class RotatingFileSink implements Sink {
         this.fail(e);
       }
     }
+  }
+}
+
+function rmIfExists(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
 }
 
