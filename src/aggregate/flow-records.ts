@@ -49,20 +49,27 @@ interface Tracked {
 
 interface Row {
   d: DecodedEntry;
-  key: string;
+  entry: MapEntry;
+  /** Arrival order within the window (heap tie-break). */
+  seq: number;
   count: number;
   bytes: number;
 }
 
 interface OverflowAcc {
-  rec: EcsRecord;
+  rec: EcsRecord | null;
+  /** A representative row, enriched once when the window closes. */
+  first: Row;
   count: number;
   bytes: number;
   kernel: number;
 }
 
-/** Order for the top-K heap: smaller count first; on ties the larger key is "smaller" (evicted first). */
-const less = (a: Row, b: Row) => a.count < b.count || (a.count === b.count && a.key > b.key);
+/** Order for the top-K heap: smaller count first; on ties the later arrival is evicted first. */
+const less = (a: Row, b: Row) => a.count < b.count || (a.count === b.count && a.seq > b.seq);
+
+/** A flow's identity across windows (computed only for flows we keep: joining BigInts is not free). */
+const keyOf = (r: Row) => `${r.entry.map}|${r.entry.keys.join('.')}`;
 
 function heapPush(h: Row[], r: Row): void {
   h.push(r);
@@ -88,11 +95,20 @@ function siftDown(h: Row[], i: number): void {
   }
 }
 
+/** Overflow group of a row: its kind plus the fields the kernel's overflow map keys on. */
+function overflowGroup(r: Row): string {
+  const ev = r.d.event as unknown as Record<string, number | string>;
+  if (r.d.kind === 'd') return `d|${ev.reason}|${ev.iif === 0 ? 0 : 1}|${ev.dst_in}`;
+  if (r.d.kind === 'r') return `r|${ev.t}|${ev.state}|${ev.ca_state}|${ev.pending}|${ev.l3}`;
+  return `i|${ev.action}|${ev.l3}`;
+}
+
 const hash = (s: string) => createHash('sha1').update(s).digest('base64url').slice(0, 22);
 
 export class FlowAggregator {
   readonly stats: FlowStats = { windows: 0, flowRecords: 0, overflowRecords: 0, overflowCount: 0, finals: 0, unknownEntries: 0 };
   private readonly tracked = new Map<string, Tracked>();
+  private seq = 0;
   /** Bounds of the window most recently closed. */
   lastWindow: { startIso: string; endIso: string; final: boolean } | null = null;
 
@@ -136,7 +152,7 @@ export class FlowAggregator {
       this.stats.unknownEntries++;
       return;
     }
-    const row: Row = { d, key: `${e.map}|${e.keys.join('.')}`, count: e.count, bytes: e.total };
+    const row: Row = { d, entry: e, seq: this.seq++, count: e.count, bytes: e.total };
     if (d.overflow) return this.addOverflow(row);
     const h = c.heap;
     if (h.length < this.o.maxFlows) {
@@ -144,7 +160,7 @@ export class FlowAggregator {
       return;
     }
     // Keep the biggest losers: a row beats the smallest kept one only if larger
-    // (ties: the smaller key, so the result doesn't depend on arrival order).
+    // (ties: the earlier arrival stays).
     if (less(h[0], row)) {
       const out = h[0];
       h[0] = row;
@@ -157,7 +173,7 @@ export class FlowAggregator {
     const c = this.cur;
     if (!c) return [];
     this.cur = null;
-    const flows = c.heap.sort((a, b) => b.count - a.count || (a.key < b.key ? -1 : 1));
+    const flows = c.heap.sort((a, b) => b.count - a.count || a.seq - b.seq);
     const out: EcsRecord[] = [];
     for (const r of flows) {
       const rec = this.flowRecord(r, c.startIso, c.endIso, c.window, c.closedAt);
@@ -165,7 +181,21 @@ export class FlowAggregator {
       this.track(r, rec, c.endIso);
     }
     this.stats.flowRecords += flows.length;
-    for (const [g, acc] of c.overflow) {
+    // Groups that enrich to the same record shape (e.g. two input devices,
+    // one direction) are merged so each (action, reason, direction, path) has
+    // one overflow record.
+    const merged = new Map<string, OverflowAcc & { rec: EcsRecord }>();
+    for (const acc of c.overflow.values()) {
+      const rec = this.overflowRecord(acc, c.startIso, c.endIso, c.window);
+      const g = `${rec.event.action}|${rec.event.reason ?? ''}|${rec.network?.direction ?? ''}|${(rec.droptrace as Record<string, unknown>).path ?? ''}`;
+      const m = merged.get(g);
+      if (m) {
+        m.count += acc.count;
+        m.bytes += acc.bytes;
+        m.kernel += acc.kernel;
+      } else merged.set(g, { ...acc, rec });
+    }
+    for (const [g, acc] of merged) {
       Object.assign(acc.rec.droptrace, {
         id: `${this.o.hostName}-${c.closedAt}-overflow-${hash(g)}`,
         count: acc.count,
@@ -180,27 +210,38 @@ export class FlowAggregator {
     return out;
   }
 
-  /** Sum a row into its (action, reason, direction, path) overflow record. */
+  /**
+   * Sum a row into its overflow group. The group is read off the packed key
+   * (what the kernel's own overflow maps are keyed by: drops by reason, input
+   * device and dst handler; TCP events by type/state) so a window with a
+   * million flows costs one enrichment per group, not per flow.
+   */
   private addOverflow(r: Row): void {
     const c = this.cur!;
-    const rec = this.base(r, c.startIso, c.endIso, c.window);
-    const g = `${rec.event.action}|${rec.event.reason ?? ''}|${rec.network?.direction ?? ''}|${(rec.droptrace as Record<string, unknown>).path ?? ''}`;
+    const g = overflowGroup(r);
     let acc = c.overflow.get(g);
     if (!acc) {
-      // No flow fields: these occurrences belong to flows we could not keep.
-      delete rec.source;
-      delete rec.destination;
-      delete rec.observer;
-      const dt = rec.droptrace as Record<string, unknown>;
-      delete dt.netns;
-      delete dt.drop;
-      if (rec.event.action === 'packet-dropped') dt.drop = { reason_code: (r.d.event as { reason: number }).reason };
-      acc = { rec, count: 0, bytes: 0, kernel: 0 };
+      acc = { rec: null, first: r, count: 0, bytes: 0, kernel: 0 };
       c.overflow.set(g, acc);
     }
     acc.count += r.count;
     acc.bytes += r.bytes;
     if (r.d.overflow) acc.kernel += r.count;
+  }
+
+  /** The record an overflow group is written as: no flow fields. */
+  private overflowRecord(acc: OverflowAcc, startIso: string, endIso: string, window: Record<string, unknown>): EcsRecord {
+    const r = acc.first;
+    const rec = this.base(r, startIso, endIso, window);
+    // These occurrences belong to flows we could not keep.
+    delete rec.source;
+    delete rec.destination;
+    delete rec.observer;
+    const dt = rec.droptrace as Record<string, unknown>;
+    delete dt.netns;
+    delete dt.drop;
+    if (rec.event.action === 'packet-dropped') dt.drop = { reason_code: (r.d.event as { reason: number }).reason };
+    return rec;
   }
 
   /** On shutdown: a final record for every flow still tracked. */
@@ -228,14 +269,15 @@ export class FlowAggregator {
 
   private flowRecord(r: Row, startIso: string, endIso: string, window: Record<string, unknown>, closedAt: number): EcsRecord {
     const rec = this.base(r, startIso, endIso, window);
-    const flowId = hash(r.key);
+    const flowId = hash(keyOf(r));
     Object.assign(rec.droptrace, { id: `${this.o.hostName}-${closedAt}-${flowId}`, count: r.count, bytes: r.bytes, flow: { id: flowId } });
     return rec;
   }
 
   private track(r: Row, rec: EcsRecord, endIso: string): void {
     const nowMs = Date.parse(endIso);
-    const t = this.tracked.get(r.key);
+    const key = keyOf(r);
+    const t = this.tracked.get(key);
     if (t) {
       t.count += r.count;
       t.bytes += r.bytes;
@@ -243,11 +285,11 @@ export class FlowAggregator {
       t.lastMs = nowMs;
       t.template = rec;
       // Re-insert so the Map's order is least-recently-seen first.
-      this.tracked.delete(r.key);
-      this.tracked.set(r.key, t);
+      this.tracked.delete(key);
+      this.tracked.set(key, t);
       return;
     }
-    this.tracked.set(r.key, { key: r.key, first: rec.event.start!, last: endIso, lastMs: nowMs, count: r.count, bytes: r.bytes, template: rec });
+    this.tracked.set(key, { key, first: rec.event.start!, last: endIso, lastMs: nowMs, count: r.count, bytes: r.bytes, template: rec });
   }
 
   private finalsDue(nowMs: number): EcsRecord[] {
