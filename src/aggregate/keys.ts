@@ -65,9 +65,12 @@ function sock(k: bigint[], ts: number, overflow: boolean): TcpSockWire | undefin
   return { t, ts, state: m.state, ca_state: m.ca, pending: m.pending, retransmits: 0, len: 0, cpu: 0, ...flow, l3: overflow ? m.l3 : flow.l3 };
 }
 
-function incoming(k: bigint[], ts: number, overflow: boolean): IncomingWire {
+function incoming(k: bigint[], ts: number, overflow: boolean): IncomingWire | undefined {
   const meta = overflow ? k[0] : k[1];
   const action = bits(meta, 56n, 8n);
+  // Like an unknown socket event code: not a key we know. (The enricher would
+  // otherwise label any unknown action as out-of-order.)
+  if (action < 1 || action > 3) return undefined;
   const l3 = bits(meta, 0n, 8n);
   const flow = overflow ? { netns: 0, sport: 0, dport: 0, ...addrs(0, [], 0) } : { netns: Number(k[0]), sport: bits(k[2], 16n, 16n), dport: bits(k[2], 0n, 16n), ...addrs(l3, k, 3) };
   return { t: 'incoming', ts, action, seq: 0, rcv_nxt: 0, len: 0, cpu: 0, ...flow, l3 };
