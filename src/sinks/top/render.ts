@@ -25,7 +25,7 @@ export function renderTop(st: TopState, view: View, sort: SortKey, scr: Screen, 
   lines.push(fit(`windows ${st.windows}  last ${st.lastWindowEnd.slice(11, 19) || '-'}  lost events ${st.lost}  suppressed ${st.suppressed}  overflow ${st.overflow}`, scr.cols));
   lines.push(fit(`view: [f]lows [r]easons [l]ocations   sort: [s] ${sort}   [q]uit`, scr.cols));
   const numCols = ['DROPS', 'RETX', 'IN-LOSS', 'TOTAL', 'LAST'];
-  const fixed = 8 + numCols.length * 9 + 22;
+  const fixed = 1 + 8 + numCols.length * 9 + 1 + 21;
   const labelW = Math.max(20, scr.cols - fixed);
   const header = `${fit(VIEW_TITLE[view], labelW)} ${fit('DIR', 8)}${numCols.map((c) => (sort === c.toLowerCase() || (c === 'RETX' && sort === 'retransmits') || (c === 'IN-LOSS' && sort === 'incoming') ? `*${c}` : c).padStart(9)).join('')} ${fit('TOP REASON', 21)}`;
   lines.push(rev(fit(header, scr.cols)));
