@@ -132,8 +132,11 @@ export class FlowAggregator {
   begin(window: number, closedAtNs: number, final: boolean): void {
     this.stats.windows++;
     const I = this.o.intervalNs;
-    const startNs = window > 0 ? this.o.phaseNs % I + BigInt(window) * I : this.o.startNs;
-    const endNs = final ? BigInt(closedAtNs) : startNs + I;
+    // The flush probe numbers a window by its end ($w = (nsecs + I - P) / I,
+    // src/source/program.ts): window w holds [P + (w-1)·I, P + w·I). Window 0
+    // is the tracer's start up to the first flush, so it ends at that flush.
+    const startNs = window > 0 ? this.o.phaseNs % I + BigInt(window - 1) * I : this.o.startNs;
+    const endNs = final || window === 0 ? BigInt(closedAtNs) : startNs + I;
     const startIso = new Date(this.o.clock.toWallMs(Number(startNs))).toISOString();
     const endIso = new Date(this.o.clock.toWallMs(Number(endNs))).toISOString();
     this.lastWindow = { startIso, endIso, final };

@@ -1,6 +1,7 @@
 // Group the lines bpftrace prints when a window closes (flush marker, map
 // entries, end marker) into one WindowDump. Windows are numbered by the probe:
-// n covers CLOCK_MONOTONIC [phase + n*I, phase + (n+1)*I).
+// n covers CLOCK_MONOTONIC [phase + (n-1)*I, phase + n*I) (the flush probe
+// computes n = (nsecs + I - phase) / I); 0 is the tracer's start.
 import type { MapEntry } from '../decode/wire.js';
 
 export interface WindowDump {
