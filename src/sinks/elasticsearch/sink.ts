@@ -300,6 +300,8 @@ export class ElasticsearchSink implements Sink {
     try {
       this.c.dropped_by_policy += this.spool.append(items);
       this.c.spilled += items.length;
+      // An idle pump (e.g. started during an outage) must learn there is work on disk.
+      this.wake();
     } catch (e) {
       this.c.spool_write_errors++;
       this.c.dropped_by_policy += items.length;
@@ -336,6 +338,7 @@ export class ElasticsearchSink implements Sink {
       if (this.memory.length) this.spillMemory();
       return;
     }
+    if (this.spool.records > 0) this.wake();
     if (this.memory.length) {
       this.flushTick = true;
       this.wake();

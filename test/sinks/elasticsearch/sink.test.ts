@@ -3,7 +3,7 @@
 import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createElasticsearchSink, type ElasticsearchSinkOptions } from '../../../src/sinks/elasticsearch/sink.js';
+import { createElasticsearchSink, ElasticsearchSink, type ElasticsearchSinkOptions } from '../../../src/sinks/elasticsearch/sink.js';
 import { FakeCluster, flowRecord, tmp, until, balance } from './records.js';
 
 const FAST = { initialMs: 5, maxMs: 20 };
@@ -122,6 +122,19 @@ describe('Elasticsearch sink (policy, in-memory cluster)', () => {
     expect(s.spool_bytes).toBeLessThanOrEqual(20_000);
     expect(s.dropped_by_policy + s.spooled).toBe(400);
     expect(balance(s)[0]).toBe(balance(s)[1]);
+  });
+
+  it('started while the cluster is unreachable: spills, keeps retrying, ships once it answers', async () => {
+    const c = new FakeCluster();
+    c.down = true;
+    const sink = new ElasticsearchSink(opts(c), c);
+    sink.start({ ok: false, reason: 'connect ECONNREFUSED' });
+    for (let i = 0; i < 120; i++) sink.write(flowRecord(i));
+    await until(() => c.requests > 0 && sink.stats().spooled > 0, 2000);
+    c.down = false;
+    await until(() => c.docs.size === 120, 5000);
+    await sink.close();
+    expect(sink.stats()).toMatchObject({ acked: 120, spooled: 0, pending: 0, outage: 0 });
   });
 
   it('counts writes after close as dropped by policy', async () => {
