@@ -43,6 +43,8 @@ export type WireMessage =
   | { kind: 'event'; event: EventWire }
   | { kind: 'flush'; from: number; to: number; ts: number; final: boolean }
   | { kind: 'flush-end' }
+  | { kind: 'stack-frame'; address: string }
+  | { kind: 'stack-end' }
   | { kind: 'map-entry'; entry: MapEntry }
   | { kind: 'scalar'; name: string; value: number }
   | { kind: 'ready' }
@@ -87,7 +89,15 @@ export function decodeLine(raw: string): WireMessage {
   return decodeObject(obj as Record<string, unknown>, line);
 }
 
+// A kstack(perf) frame: "\tffffffff81e42e50 sk_skb_reason_drop+144". Only the
+// address is kept; names come from our own symbolizer.
+const STACK_FRAME_RE = /^\t([0-9a-f]{1,16})\b/;
+
 function decodeText(line: string): WireMessage {
+  if (line.charCodeAt(0) === 9 /* \t */) {
+    const f = STACK_FRAME_RE.exec(line);
+    return f ? { kind: 'stack-frame', address: '0x' + f[1] } : { kind: 'undecodable', line, why: 'not a stack frame' };
+  }
   if (line.charCodeAt(0) === 64 /* @ */) return decodeMapLine(line);
   const lost = LOST_TEXT_RE.exec(line);
   if (lost) return { kind: 'lost', count: Number(lost[1]) };
@@ -113,6 +123,8 @@ function decodeObject(o: Record<string, unknown>, line: string): WireMessage {
       return { kind: 'flush', from: o.from as number, to: o.to as number, ts: o.ts as number, final: o.final === 1 };
     case 'flush-end':
       return { kind: 'flush-end' };
+    case 'stack-end':
+      return { kind: 'stack-end' };
     case 'ready':
       return { kind: 'ready' };
     default:

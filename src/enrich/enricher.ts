@@ -43,6 +43,11 @@ export class Enricher {
     return `${this.d.hostName}-${key}-${this.idSeq}`;
   }
 
+  /** Kernel address → location, for callers outside the per-event path (stacks). */
+  symbolize(hexAddress: string) {
+    return this.d.symbols.lookup(hexAddress);
+  }
+
   private addrs(ev: { l3: number; s4: number; d4: number; s6: string; d6: string }): [string | undefined, string | undefined] {
     if (ev.l3 === 4) return [ipv4FromWord(ev.s4), ipv4FromWord(ev.d4)];
     if (ev.l3 === 6) return [ipv6FromWords(ev.s6), ipv6FromWords(ev.d6)];

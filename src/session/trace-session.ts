@@ -37,6 +37,8 @@ export interface SessionOptions {
   stream?: { ratePerSec: number } | null;
   /** Per-flow windows counted in the kernel; flow records go to onRecord. */
   aggregate?: { intervalS: number; maxFlows: number; collectorMaxFlows: number; idleTimeoutS: number } | null;
+  /** Attach the kernel stack to each streamed drop record (droptrace.drop.stack). */
+  kernelStack?: boolean;
   /** Called after each window's flow records were passed to onRecord. */
   onWindowClosed?: (w: { startIso: string; endIso: string; final: boolean }) => void;
 }
@@ -119,6 +121,7 @@ export class TraceSession {
         tcpSockPredicate: compilePredicate(resolved, 'tcp-sock'),
         minReason: reasons.minCode(),
         stream: this.o.stream === undefined ? { ratePerSec: 0 } : this.o.stream,
+        kernelStack: this.o.kernelStack ?? false,
         aggregate: agg ? { intervalNs, phaseNs, maxFlows: agg.maxFlows } : null,
       });
       if (program.included.length === 0) throw new UsageError('the filters exclude every signal (e.g. --filter-proto udp with only TCP signals available)');
@@ -252,6 +255,7 @@ export class TraceSession {
     // The program fds close with bpftrace: read the skip counters first.
     this.updateKernelMissed();
     await this.supervisor?.stop();
+    this.flushStack();
   }
 
   private onLine(line: string): void {
@@ -261,9 +265,19 @@ export class TraceSession {
       case 'event': {
         this.stats.events++;
         const ev = m.event;
-        this.o.onRecord(enrichEvent(this.enricher, ev));
+        const rec = enrichEvent(this.enricher, ev);
+        this.flushStack();
+        // The drop's stack follows on the next lines, ended by a marker.
+        if (this.o.kernelStack && ev.t === 'drop') this.pendingStack = { rec, frames: [] };
+        else this.o.onRecord(rec);
         return;
       }
+      case 'stack-frame':
+        if (this.pendingStack && this.pendingStack.frames.length < 64) this.pendingStack.frames.push(m.address);
+        return;
+      case 'stack-end':
+        this.flushStack();
+        return;
       case 'flush':
         this.windows?.begin(m.from, m.ts, m.final);
         return;
@@ -294,6 +308,24 @@ export class TraceSession {
       default:
         return;
     }
+  }
+
+  private pendingStack: { rec: EcsRecord; frames: string[] } | null = null;
+
+  /** Emit the drop waiting for its stack, with whatever frames arrived. */
+  private flushStack(): void {
+    const p = this.pendingStack;
+    if (!p) return;
+    this.pendingStack = null;
+    const drop = (p.rec.droptrace as Record<string, any>).drop;
+    if (drop) {
+      const locs = p.frames.map((a) => this.enricher.symbolize(a));
+      // A raw tracepoint's stack starts in our BPF program and the
+      // bpf_trace_run* trampoline: cut everything up to and including it.
+      const tramp = locs.map((l) => /^(bpf_trace_run\d|__bpf_trace_)/.test(l.symbol ?? '')).lastIndexOf(true);
+      drop.stack = locs.slice(tramp + 1).map((l) => (l.symbol ? `${l.symbol}+0x${(l.offset ?? 0).toString(16)}${l.module ? ` [${l.module}]` : ''}` : l.address));
+    }
+    this.o.onRecord(p.rec);
   }
 
   private onGap(g: Gap): void {

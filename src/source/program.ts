@@ -23,6 +23,8 @@ export interface ProgramInput {
   probesDir?: string;
   /** Per-event streaming: events/s budget shared by all probes (0 = unlimited), or off. Default: unlimited. */
   stream?: { ratePerSec: number } | null;
+  /** Follow each streamed drop with its kernel stack (addresses; symbolized by the collector). */
+  kernelStack?: boolean;
   /** In-kernel per-flow counting, flushed every window. Default: off. */
   aggregate?: AggregateOptions | null;
 }
@@ -61,6 +63,7 @@ const SOCKET_FILE_WORDS: Record<string, { type: string; code: number; segLen: st
 
 const AGGREGATE_RE = /^(\s*)DROPTRACE_AGGREGATE\(([dri]), (\d+), (\$\w+), (\d+)\)\s*$/gm;
 const STREAM_GATE_RE = /^(\s*)DROPTRACE_STREAM_GATE\s*$/gm;
+const KSTACK_RE = /^(\s*)DROPTRACE_KSTACK\s*$/gm;
 
 const keyList = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `$${prefix}${i + 1}`).join(', ');
 
@@ -198,6 +201,11 @@ export function buildProgram(input: ProgramInput): Program {
         return expandAggregate(indent, kind, Number(nk), value, Number(no), Math.max(1, Math.trunc(agg.maxFlows)));
       });
       text = text.replace(STREAM_GATE_RE, (_m, indent: string) => expandStreamGate(indent, stream));
+      // perf mode: one "\t<hex> <sym>+<off>" line per frame; the collector keeps
+      // only the addresses. One printf, so the stack can't interleave with
+      // another CPU's output; the marker ends it.
+      text = text.replace(KSTACK_RE, (_m, indent: string) =>
+        input.kernelStack ? `${indent}printf("%s{\\"t\\":\\"stack-end\\"}\\n", kstack(perf, 16));` : `${indent}// (no kernel stack)`);
       text = text
         .replaceAll('DROPTRACE_FILTER_DROP', pred)
         .replaceAll('DROPTRACE_FILTER_TCP_SOCK', pred)

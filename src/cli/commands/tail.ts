@@ -11,6 +11,7 @@ export function builder(y: Argv) {
   return withTracerOptions(y)
     .option('json', { type: 'boolean', default: false, describe: 'Print one ECS JSON record per line' })
     .option('rate-limit', { type: 'number', default: 10000, describe: 'At most N events/s leave the kernel (0 = unlimited); the rest are counted as suppressed' })
+    .option('kernel-stack', { type: 'boolean', default: false, describe: 'Show the kernel stack of each drop (costlier: one stack walk per event)' })
     .option('color', { type: 'boolean', describe: 'Force colours on/off (default: on for a TTY unless NO_COLOR is set)' })
     .example('$0 --filter-port 443', 'drops and retransmits on port 443')
     .example('$0 --json --duration 10 > drops.ndjson', 'ten seconds of ECS records');
@@ -19,6 +20,7 @@ export function builder(y: Argv) {
 interface TailArgs extends TracerArgs {
   json: boolean;
   'rate-limit': number;
+  'kernel-stack': boolean;
   color?: boolean;
 }
 
@@ -35,6 +37,7 @@ export async function handler(argv: Record<string, unknown>): Promise<void> {
     readyFile: a['ready-file'],
     onRecord: (r) => out.write(a.json ? JSON.stringify(r) : formatRecord(r, { color })),
     stream: { ratePerSec: rate },
+    kernelStack: a['kernel-stack'],
     onWarning: (m) => process.stderr.write(`droptrace: warning: ${escapeForTerminal(m)}\n`),
   });
   await session.start();

@@ -65,5 +65,9 @@ export function formatRecord(r: EcsRecord, style: Style): string {
   const ns = dt.netns?.inode;
   if (iface) parts.push(escapeForTerminal(`${iface.name ?? `if${iface.id}`}${ns ? ` (netns ${ns})` : ''}`));
   else if (ns) parts.push(escapeForTerminal(`netns ${ns}`));
-  return parts.join('  ');
+  const line = parts.join('  ');
+  // --kernel-stack: one indented frame per line under the event.
+  const stack: unknown = dt.drop?.stack;
+  if (Array.isArray(stack) && stack.length) return line + stack.map((f) => '\n    ' + paint(style, 'dim', escapeForTerminal(String(f)))).join('');
+  return line;
 }
