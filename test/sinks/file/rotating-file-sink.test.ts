@@ -34,9 +34,9 @@ describe('RotatingFileSink: size rotation', () => {
     expect(st.bytes).toBe([...perFile.keys()].reduce((a, n) => a + statSync(join(dir, n)).size, 0));
   });
 
-  it('puts a record larger than maxBytes whole into its own file', async () => {
+  it.each([256 * 1024, 1024])('puts a record larger than maxBytes whole into its own file (batch buffer %i)', async (bufferBytes) => {
     const dir = tempDir();
-    const s = open(dir, { maxBytes: 500 });
+    const s = open(dir, { maxBytes: 500, bufferBytes });
     s.write(record(0));
     s.write(record(1, 'droptrace.drops', 2000));
     s.write(record(2));
