@@ -35,6 +35,8 @@ export function renderTop(st: TopState, view: View, sort: SortKey, scr: Screen, 
     const line = `${fit(escapeForTerminal(r.label), labelW)} ${fit(r.direction, 8)}${num(r.drops, 9)}${num(r.retransmits, 9)}${num(r.incoming, 9)}${num(r.total, 9)}${num(r.last, 9)} ${fit(escapeForTerminal(r.topReason), 21)}`;
     lines.push(fit(line, scr.cols));
   }
-  if (rows.length === 0) lines.push(fit('(no loss seen yet)', scr.cols));
+  // Only when there is nothing to show: on a screen too short for any row the
+  // table may still hold loss, and saying "none" would be wrong.
+  if (rows.length === 0 && st.tables[view].size === 0) lines.push(fit('(no loss seen yet)', scr.cols));
   return lines;
 }
