@@ -21,11 +21,20 @@ export class SinkSet {
   }
 
   async flush(): Promise<void> {
-    await Promise.all(this.sinks.map((s) => s.flush().catch((e) => this.onError(s.name, e))));
+    await Promise.all(this.sinks.map((s) => this.guarded(s, () => s.flush())));
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.sinks.map((s) => s.close().catch((e) => this.onError(s.name, e))));
+    await Promise.all(this.sinks.map((s) => this.guarded(s, () => s.close())));
+  }
+
+  /** A sink that throws synchronously (instead of rejecting) must not stop the others' flush/close. */
+  private async guarded(s: Sink, op: () => Promise<void>): Promise<void> {
+    try {
+      await op();
+    } catch (e) {
+      this.onError(s.name, e);
+    }
   }
 
   stats(): Record<string, Record<string, number>> {
