@@ -11,6 +11,7 @@ import { SinkError } from '../../errors.js';
 import { ensurePrivateDir, openPrivateAppend } from './secure-fs.js';
 import { checkBaseName, currentName, gzName, gzTmpName, rotatedName, scanRotated } from './naming.js';
 import { gzipFile } from './compress.js';
+import { cutTornTail } from './tail-repair.js';
 
 export interface RotatingFileOptions {
   dir: string;
@@ -67,7 +68,7 @@ export class RotatingFileSink implements Sink {
   private readonly cancelled = new Set<number>();
   private readonly abort = new AbortController();
 
-  private counters = { records: 0, bytes: 0, rotations: 0, errors: 0, dropped: 0, compressed: 0, deleted: 0 };
+  private counters = { records: 0, bytes: 0, rotations: 0, errors: 0, dropped: 0, compressed: 0, deleted: 0, repaired_bytes: 0 };
 
   constructor(o: RotatingFileOptions) {
     this.dir = o.dir;
@@ -89,7 +90,8 @@ export class RotatingFileSink implements Sink {
     this.recover();
     const cur = openPrivateAppend(this.path);
     this.fd = cur.fd;
-    this.size = cur.size;
+    this.size = cutTornTail(cur.fd, cur.size);
+    if (this.size !== cur.size) this.counters.repaired_bytes = cur.size - this.size;
     // Resuming: the file's age counts from its creation when the fs knows it.
     const now = this.clock();
     this.openedAt = cur.size > 0 && cur.birthMs > 0 ? Math.min(now, cur.birthMs) : now;
@@ -237,7 +239,7 @@ export class RotatingFileSink implements Sink {
     try {
       const cur = openPrivateAppend(this.path);
       this.fd = cur.fd;
-      this.size = cur.size;
+      this.size = cutTornTail(cur.fd, cur.size);
       this.openedAt = this.clock();
       return true;
     } catch (e) {

@@ -10,7 +10,7 @@ import { constants, fchmodSync, fstatSync, closeSync, lstatSync, mkdirSync, open
 import { SinkError } from '../../errors.js';
 
 // libuv opens every fd close-on-exec already (bpftrace is spawned by us).
-const { O_RDONLY, O_WRONLY, O_APPEND, O_CREAT, O_EXCL, O_NOFOLLOW, O_DIRECTORY } = constants;
+const { O_RDONLY, O_RDWR, O_WRONLY, O_APPEND, O_CREAT, O_EXCL, O_NOFOLLOW, O_DIRECTORY } = constants;
 
 export const DIR_MODE = 0o700;
 export const FILE_MODE = 0o600;
@@ -74,7 +74,8 @@ function checkOwnFile(path: string, fd: number, st: Stats): void {
 export function openPrivateAppend(path: string, exclusive = false): { fd: number; size: number; birthMs: number } {
   let fd: number;
   try {
-    fd = openSync(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | (exclusive ? O_EXCL : 0), FILE_MODE);
+    // Read access too: a torn last line is cut back on resume (tail-repair.ts).
+    fd = openSync(path, O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | (exclusive ? O_EXCL : 0), FILE_MODE);
   } catch (e) {
     const c = code(e);
     if (c === 'ELOOP') throw new SinkError(`${path} is a symbolic link; refusing to follow it`, 'Remove the link; droptrace creates its files itself.');

@@ -20,3 +20,17 @@ describe('FileSinks', () => {
     expect(f.stats()).toMatchObject({ records: 5, events_records: 3, flows_records: 1, stats_records: 1, errors: 0 });
   });
 });
+
+describe('FileSinks: refusal at start', () => {
+  it('throws SinkError when any stream file is a planted symlink, writing nothing through it', async () => {
+    const { symlinkSync, writeFileSync, readFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { SinkError } = await import('../../../src/errors.js');
+    const dir = tempDir();
+    const victim = join(tempDir(), 'victim');
+    writeFileSync(victim, 'keep\n');
+    symlinkSync(victim, join(dir, 'flows.ndjson'));
+    expect(() => new FileSinks({ dir, flushIntervalMs: 0 })).toThrow(SinkError);
+    expect(readFileSync(victim, 'utf8')).toBe('keep\n');
+  });
+});

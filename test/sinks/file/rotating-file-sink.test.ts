@@ -265,3 +265,37 @@ describe('RotatingFileSink: gzip with pruning and shutdown', () => {
     expect(readAll(dir).seqs.length).toBe(40_001);
   });
 });
+
+describe('RotatingFileSink: resume after a crash, timer', () => {
+  it('cuts a torn last line before appending, so no line mixes two records', async () => {
+    const dir = tempDir();
+    const whole = JSON.stringify(record(0)) + '\n';
+    writeFileSync(join(dir, 'events.ndjson'), whole + JSON.stringify(record(1)).slice(0, 40), { mode: 0o600 });
+    const s = open(dir);
+    s.write(record(2));
+    await s.close();
+    expect(readAll(dir).seqs).toEqual([0, 2]);
+    expect(s.stats().repaired_bytes).toBe(40);
+  });
+
+  it('a live file with no newline at all is emptied', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'events.ndjson'), 'x'.repeat(200_000), { mode: 0o600 });
+    const s = open(dir);
+    s.write(record(1));
+    await s.close();
+    expect(readAll(dir).seqs).toEqual([1]);
+  });
+
+  it('writes the batch on its timer without an explicit flush', async () => {
+    const dir = tempDir();
+    const s = open(dir, { flushIntervalMs: 20 });
+    s.write(record(0));
+    expect(readFileSync(join(dir, 'events.ndjson'), 'utf8')).toBe('');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(readAll(dir).seqs).toEqual([0]);
+    await s.close();
+    s.write(record(1));
+    expect(s.stats()).toMatchObject({ records: 1, dropped: 1 });
+  });
+});
