@@ -61,6 +61,8 @@ export class RotatingFileSink implements Sink {
   private used = 0;
   private poolRecords = 0;
   private closed = false;
+  /** A rotation failed: keep appending (past maxBytes) until the next tick/flush retries, instead of failing per record. */
+  private rotationHeld = false;
   private timer: NodeJS.Timeout | null = null;
 
   private readonly compressQueue: number[] = [];
@@ -130,7 +132,7 @@ export class RotatingFileSink implements Sink {
     const n = this.pool.write(line, start) + 1;
     this.pool[start + n - 1] = 0x0a;
     const filled = this.size + start;
-    if (filled > 0 && (filled + n > this.maxBytes || this.isOld())) {
+    if (filled > 0 && !this.rotationHeld && (filled + n > this.maxBytes || this.isOld())) {
       // This record opens the next file: write what precedes it, rotate,
       // then move it to the front of the (now empty) batch.
       this.used = start;
@@ -146,11 +148,12 @@ export class RotatingFileSink implements Sink {
   /** A record bigger than the batch buffer: written on its own. */
   private writeLarge(line: string): void {
     const buf = Buffer.from(line + '\n');
-    if (this.size > 0 && (this.size + buf.length > this.maxBytes || this.isOld())) this.rotate();
+    if (this.size > 0 && !this.rotationHeld && (this.size + buf.length > this.maxBytes || this.isOld())) this.rotate();
     this.writeBytes(buf, buf.length, 1);
   }
 
   async flush(): Promise<void> {
+    this.rotationHeld = false;
     if (this.isOld() && this.size + this.used > 0) this.rotate();
     else this.writeBatch();
   }
@@ -190,6 +193,7 @@ export class RotatingFileSink implements Sink {
   }
 
   private tick(): void {
+    this.rotationHeld = false;
     if (this.isOld() && this.size + this.used > 0) this.rotate();
     else this.writeBatch();
   }
@@ -265,6 +269,7 @@ export class RotatingFileSink implements Sink {
       this.openedAt = this.clock();
     } catch (e) {
       this.fail(e);
+      this.rotationHeld = true;
       if (this.fd < 0) this.reopen();
       return;
     }
