@@ -116,7 +116,7 @@ export class FlowAggregator {
 
   /** Records for one closed window (flows, overflow, then any finals now due). */
   onWindow(w: WindowDump): EcsRecord[] {
-    this.begin(w.window, w.closedAtNs, w.final);
+    this.begin(w.window, w.closedAtNs, w.final, w.to);
     for (const e of w.entries) this.add(e);
     return this.end();
   }
@@ -128,15 +128,27 @@ export class FlowAggregator {
     overflow: Map<string, OverflowAcc>;
   } | null = null;
 
+  private attachedNs: bigint | null = null;
+  /** bpftrace (re)attached its probes: window 0 of that process starts here, not at collector start. */
+  attached(monoNs: bigint): void {
+    this.attachedNs = monoNs;
+  }
+
   /** Start a window; entries follow through add(), then end(). Memory: O(maxFlows). */
-  begin(window: number, closedAtNs: number, final: boolean): void {
+  begin(window: number, closedAtNs: number, final: boolean, to?: number): void {
     this.stats.windows++;
     const I = this.o.intervalNs;
     // The flush probe numbers a window by its end ($w = (nsecs + I - P) / I,
     // src/source/program.ts): window w holds [P + (w-1)·I, P + w·I). Window 0
     // is the tracer's start up to the first flush, so it ends at that flush.
-    const startNs = window > 0 ? this.o.phaseNs % I + BigInt(window - 1) * I : this.o.startNs;
-    const endNs = final || window === 0 ? BigInt(closedAtNs) : startNs + I;
+    // Window 0 cannot be longer than an interval (the first 100 ms tick flips),
+    // whatever bpftrace's own start-up took.
+    const attached = this.attachedNs ?? this.o.startNs;
+    const w0Start = attached > BigInt(closedAtNs) - I ? attached : BigInt(closedAtNs) - I;
+    const startNs = window > 0 ? this.o.phaseNs % I + BigInt(window - 1) * I : w0Start;
+    // A postponed flip (userspace lagging) makes one window span several intervals.
+    const spans = to !== undefined && window > 0 && to > window ? BigInt(to - window) : 1n;
+    const endNs = final || window === 0 ? BigInt(closedAtNs) : startNs + spans * I;
     const startIso = new Date(this.o.clock.toWallMs(Number(startNs))).toISOString();
     const endIso = new Date(this.o.clock.toWallMs(Number(endNs))).toISOString();
     this.lastWindow = { startIso, endIso, final };

@@ -11,12 +11,15 @@ export interface WindowDump {
   closedAtNs: number;
   /** True for the last, partial window printed on exit. */
   final: boolean;
+  /** The window number at the flush (window + 1 unless a flip was postponed). */
+  to?: number;
   entries: MapEntry[];
 }
 
 /** Receives a window entry by entry, so a window with a million flows is never held in memory. */
 export interface WindowConsumer {
-  begin(window: number, closedAtNs: number, final: boolean): void;
+  /** `to`: the window number at the flush; more than window+1 when a flip was postponed (the window grew). */
+  begin(window: number, closedAtNs: number, final: boolean, to?: number): void;
   add(e: MapEntry): void;
   end(): void;
 }
@@ -43,10 +46,10 @@ export class WindowAssembler {
     } else this.consumer = target;
   }
 
-  begin(from: number, ts: number, final: boolean): void {
+  begin(from: number, ts: number, final: boolean, to?: number): void {
     if (this.open) this.end();
     this.open = true;
-    this.consumer.begin(from, ts, final);
+    this.consumer.begin(from, ts, final, to);
   }
 
   entry(e: MapEntry): void {

@@ -37,6 +37,8 @@ export interface SessionOptions {
   stream?: { ratePerSec: number } | null;
   /** Per-flow windows counted in the kernel; flow records go to onRecord. */
   aggregate?: { intervalS: number; maxFlows: number; collectorMaxFlows: number; idleTimeoutS: number } | null;
+  /** Signals not to trace even when available (e.g. run --no-incoming-loss). */
+  disabledSignals?: string[];
   /** Attach the kernel stack to each streamed drop record (droptrace.drop.stack). */
   kernelStack?: boolean;
   /** Called after each window's flow records were passed to onRecord. */
@@ -59,12 +61,15 @@ export interface SessionStats {
   strayEntries: number;
   /** Probe firings the kernel skipped (BPF recursion protection), all probes, this run. */
   kernelMissed: number;
+  /** 100 ms ticks a window flip was postponed because userspace had not emptied the other generation yet. */
+  windowStalls: number;
 }
 
 const OPTIONAL_ORDER = ['loss-probes', 'synack-retransmits', 'retransmits', 'drops'];
 
 export class TraceSession {
-  readonly stats: SessionStats = { lines: 0, events: 0, undecodable: 0, lost: 0, restarts: 0, gaps: 0, suppressed: 0, windows: 0, flowRecords: 0, overflowCount: 0, strayEntries: 0, kernelMissed: 0 };
+  readonly stats: SessionStats = { lines: 0, events: 0, undecodable: 0, lost: 0, restarts: 0, gaps: 0, suppressed: 0, windows: 0, flowRecords: 0, overflowCount: 0, strayEntries: 0, kernelMissed: 0, windowStalls: 0 };
+  private stallsSeen = 0;
   /** recursion_misses already counted from the current bpftrace process. */
   private missesSeen = 0;
   private flows: FlowAggregator | null = null;
@@ -104,7 +109,8 @@ export class TraceSession {
     const interfaces = new InterfaceResolver();
     const resolved = await this.resolveFilters(filters, reasons, interfaces);
 
-    let signals = this.capabilities.signals.filter((s) => s.files.length > 0);
+    const off = new Set(this.o.disabledSignals ?? []);
+    let signals = this.capabilities.signals.filter((s) => s.files.length > 0 && !off.has(s.signal));
     const tlpObserved = () => this.included.some((s) => s.signal === 'loss-probes');
     const agg = this.o.aggregate ?? null;
     const clock = new MonotonicToWall();
@@ -134,7 +140,7 @@ export class TraceSession {
         });
         this.flows = flows;
         this.windows = new WindowAssembler({
-          begin: (window, closedAt, final) => flows.begin(window, closedAt, final),
+          begin: (window, closedAt, final, to) => flows.begin(window, closedAt, final, to),
           add: (e) => flows.add(e),
           end: () => {
             const recs = flows.end();
@@ -225,6 +231,8 @@ export class TraceSession {
           this.stats.restarts = restarts;
           this.suppressedSeen = 0;
           this.missesSeen = 0;
+          this.stallsSeen = 0;
+          this.flows?.attached(systemClock.monoNs());
           if (this.o.readyFile) {
             writeReadyFile(this.o.readyFile, { pid: process.pid, bpftracePid: pid, restarts, signals: this.included.map((s) => ({ signal: s.signal, variant: s.variant })) });
           }
@@ -279,7 +287,7 @@ export class TraceSession {
         this.flushStack();
         return;
       case 'flush':
-        this.windows?.begin(m.from, m.ts, m.final);
+        this.windows?.begin(m.from, m.ts, m.final, m.to);
         return;
       case 'flush-end':
         this.windows?.end();
@@ -288,7 +296,11 @@ export class TraceSession {
         this.windows?.entry(m.entry);
         return;
       case 'scalar':
-        if (m.name === 'suppressed') {
+        if (m.name === 'stalls') {
+          // Cumulative ticks a window flip waited for userspace (see program.ts).
+          if (m.value > this.stallsSeen) this.stats.windowStalls += m.value - this.stallsSeen;
+          this.stallsSeen = m.value;
+        } else if (m.name === 'suppressed') {
           // Cumulative per bpftrace process (reset on restart).
           if (m.value > this.suppressedSeen) this.stats.suppressed += m.value - this.suppressedSeen;
           this.suppressedSeen = m.value;

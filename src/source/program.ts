@@ -118,15 +118,30 @@ function flushProbes(kinds: AggKind[], a: AggregateOptions): { probe: string; en
   const dump = (e: number) => kinds.flatMap((k) => [`print(@${k}${e});`, `print(@o${k}${e});`]);
   const wipe = (e: number) => kinds.flatMap((k) => [`clear(@${k}${e});`, `clear(@o${k}${e});`, `clear(@s${k}${e});`]);
   const reset = (e: number) => kinds.map((k) => `@n${k}${e} = 0;`);
+  // Userspace prints and clears a generation asynchronously, in message
+  // order. @busy<e> is set at the flip and cleared (by userspace) right after
+  // that generation's clear, so a flip back into a generation userspace has
+  // not emptied yet (it lags more than a window, e.g. on a loaded host) is
+  // postponed: the current window just grows, and the stall is counted.
   const flip = (from: number) => {
     const to = 1 - from;
     return [
-      // The generation we switch to was cleared a whole window ago.
-      ...reset(to),
-      `@epoch = ${to};`,
-      `printf("{\\"t\\":\\"flush\\",\\"from\\":%llu,\\"to\\":%llu,\\"ts\\":%llu}\\n", @window, $w, nsecs);`,
-      ...dump(from),
-      ...wipe(from),
+      `if (@busy${to} == 0) {`,
+      ...[
+        ...reset(to),
+        `@epoch = ${to};`,
+        `printf("{\\"t\\":\\"flush\\",\\"from\\":%llu,\\"to\\":%llu,\\"ts\\":%llu}\\n", @window, $w, nsecs);`,
+        ...dump(from),
+        ...wipe(from),
+        `@busy${from} = 1;`,
+        `clear(@busy${from});`,
+        'print(@stalls);',
+        '@window = $w;',
+        'printf("{\\"t\\":\\"flush-end\\"}\\n");',
+      ].map((l) => '  ' + l),
+      '} else {',
+      '  @stalls = count();',
+      '}',
     ];
   };
   const ind = (ls: string[], n: number) => ls.map((l) => ' '.repeat(n) + l).join('\n');
@@ -140,8 +155,6 @@ function flushProbes(kinds: AggKind[], a: AggregateOptions): { probe: string; en
     '    } else {',
     ind(flip(1), 6),
     '    }',
-    '    @window = $w;',
-    '    printf("{\\"t\\":\\"flush-end\\"}\\n");',
     '  }',
     '}',
   ].join('\n');
@@ -157,6 +170,9 @@ function flushProbes(kinds: AggKind[], a: AggregateOptions): { probe: string; en
     ...kinds.flatMap((k) => [`clear(@n${k}0);`, `clear(@n${k}1);`]),
     'clear(@epoch);',
     'clear(@window);',
+    'clear(@busy0);',
+    'clear(@busy1);',
+    'clear(@stalls);',
   ];
   return { probe, end };
 }

@@ -46,8 +46,8 @@ const flowsOf = (rs: EcsRecord[]) => rs.filter((r) => dt(r).flow && !dt(r).flow.
 const overflowOf = (rs: EcsRecord[]) => rs.filter((r) => dt(r).overflow);
 const finalsOf = (rs: EcsRecord[]) => rs.filter((r) => dt(r).flow?.final);
 
-function window(a: FlowAggregator, w: number, entries: MapEntry[], final = false, at = closedAt(w)): EcsRecord[] {
-  return a.onWindow({ window: w, closedAtNs: at, final, entries });
+function window(a: FlowAggregator, w: number, entries: MapEntry[], final = false, at = closedAt(w), to?: number): EcsRecord[] {
+  return a.onWindow({ window: w, closedAtNs: at, final, to, entries });
 }
 
 describe('FlowAggregator: flow records', () => {
@@ -229,6 +229,24 @@ describe('FlowAggregator: window bounds', () => {
     const recs = window(aggregator(), 0, [drop(2)], false, first);
     expect(recs[0].event.start).toBe(monoToIso(START));
     expect(recs[0].event.end).toBe(monoToIso(first));
+  });
+
+  it('window 0 starts when bpftrace attached, and never more than an interval before the first flush', () => {
+    // bpftrace can take seconds to start (BTF, compile); that is not part of any window.
+    const a = aggregator();
+    const attachedAt = START + 3n * S;
+    a.attached(attachedAt);
+    const first = Number(attachedAt + TICK);
+    expect(window(a, 0, [drop(1)], false, first)[0].event.start).toBe(monoToIso(attachedAt));
+    const b = aggregator();
+    const late = Number(START + 2n * I);
+    expect(window(b, 0, [drop(1)], false, late)[0].event.start).toBe(monoToIso(BigInt(late) - I));
+  });
+
+  it('a postponed flip (userspace lagging) makes the window span up to the window the flush names', () => {
+    const recs = window(aggregator(), 5, [drop(1)], false, Number(P + 7n * I + TICK), 8);
+    expect(recs[0].event.start).toBe(monoToIso(P + 4n * I));
+    expect(recs[0].event.end).toBe(monoToIso(P + 7n * I));
   });
 
   it('start ≤ end for every window, including a final one right after a boundary', () => {

@@ -70,7 +70,9 @@ describe('flow records (droptrace run, in-kernel aggregation)', () => {
         expect(r.droptrace.window.interval_s).toBe(1);
         expect(Date.parse(r.event.end) - Date.parse(r.event.start)).toBeLessThanOrEqual(1000);
       }
-      expect(Math.max(...lat)).toBeLessThan(1000);
+      // A 2-core VM under hping3 --flood plus bpftrace: spawning a process
+      // takes ~50-1300 ms here. A host hung by the tracer would not answer at all.
+      expect(Math.max(...lat)).toBeLessThan(3000);
     } finally {
       dt.cleanup();
     }
@@ -158,6 +160,10 @@ describe('flow records (droptrace run, in-kernel aggregation)', () => {
       // another of our probes; each skip is counted and reported.
       const stats = dt.json().filter((r) => r.event.action === 'self-stats').at(-1);
       const missed = stats.droptrace.stats.kernel_missed;
+      if (sum(drops) !== dropped) {
+        // Say where the difference went before failing.
+        console.log(JSON.stringify({ dropped, traced: sum(drops), missed, all: recs.filter((r) => r.event.action === 'packet-dropped').map((r) => [r.event.start, r.event.reason, r.source, r.destination, r.droptrace.count, r.droptrace.overflow]) }));
+      }
       expect(sum(drops)).toBeLessThanOrEqual(dropped);
       expect(dropped - sum(drops)).toBeLessThanOrEqual(missed);
       const variant = ready.signals.find((s: any) => s.signal === 'drops').variant;

@@ -243,8 +243,17 @@ describe('buildProgram: in-kernel aggregation (DROPTRACE_AGGREGATE)', () => {
     expect(f).toContain('$w = (nsecs + 10000000000 - 3456789012) / 10000000000;');
     expect(flushProbe(code(build({ aggregate: { ...AGG, phaseNs: I * 7n + 5n, tickMs: 250 } }).text))).toContain('$w = (nsecs + 10000000000 - 5) / 10000000000;');
     expect(flushProbe(code(build({ aggregate: { ...AGG, tickMs: 250 } }).text))).toMatch(/^interval:ms:250\n/);
-    const [flip0, flip1] = f.split('} else {');
-    for (const [from, to, text] of [[0, 1, flip0], [1, 0, flip1]] as const) {
+    // Each flip runs only when the target generation is no longer busy (userspace cleared it); else the stall is counted.
+    const branch = (to: number) => {
+      const m = new RegExp(`if \\(@busy${to} == 0\\) \\{\\n([\\s\\S]*?)\\n\\s*\\} else \\{\\n\\s*@stalls = count\\(\\);`).exec(f);
+      expect(m, `flip guarded by @busy${to}`).not.toBeNull();
+      return m![1];
+    };
+    for (const [from, to, text] of [[0, 1, branch(1)], [1, 0, branch(0)]] as const) {
+      // The generation written from now on is marked busy until userspace has printed and cleared it.
+      expect(text.indexOf(`@busy${from} = 1;`)).toBeGreaterThan(text.indexOf(`clear(@s${'d'}${from});`));
+      expect(text.indexOf(`clear(@busy${from});`)).toBeGreaterThan(text.indexOf(`@busy${from} = 1;`));
+      expect(text).toContain('print(@stalls);');
       expect(text).toContain(`@epoch = ${to};`);
       // The generation switched to was cleared a window ago; only its counters reset.
       for (const k of ['d', 'r', 'i']) {
@@ -265,8 +274,12 @@ describe('buildProgram: in-kernel aggregation (DROPTRACE_AGGREGATE)', () => {
         expect(text).not.toContain(`print(@${k}${to});`);
       }
     }
-    // The end marker follows either branch, after @window moves on.
-    expect(f.indexOf('@window = $w;')).toBeLessThan(f.indexOf('printf("{\\"t\\":\\"flush-end\\"}\\n");'));
+    // The end marker closes each flip, after @window moves on.
+    for (const to of [0, 1]) {
+      const text = branch(to);
+      expect(text.indexOf('@window = $w;')).toBeGreaterThan(0);
+      expect(text.indexOf('@window = $w;')).toBeLessThan(text.indexOf('printf("{\\"t\\":\\"flush-end\\"}\\n");'));
+    }
   });
 
   it('the window number the flush probe prints: every event time falls in the window the collector is told', () => {

@@ -4,7 +4,10 @@
 //   probes/*.bt → TraceSession (source → decode → enrich → aggregate) → SinkSet → sinks
 import type { Argv } from 'yargs';
 import { hostname } from 'node:os';
-import { withTracerOptions, rawFiltersFrom, durationMs, bpftraceFrom, untilStopped, type TracerArgs } from '../common-options.js';
+import { rawFiltersFrom, durationMs, bpftraceFrom, untilStopped, type TracerArgs } from '../common-options.js';
+import { addRunOptions, loadConfig, type RunConfig } from '../../config/index.js';
+import { FileSinks } from '../../sinks/file/index.js';
+import { createElasticsearchSink, esOptionsFromArgs, type EsArgs } from '../../sinks/elasticsearch/index.js';
 import { TraceSession } from '../../session/trace-session.js';
 import { SinkSet, StdoutJsonSink } from '../../sinks/fanout/sink-set.js';
 import { StdoutWriter } from '../../sinks/terminal/stdout-writer.js';
@@ -13,45 +16,50 @@ import { Reconciler } from '../../aggregate/reconcile.js';
 import { readCountersViaNsenter } from '../../enrich/kernel-counters.js';
 import { findNetnsHandles } from '../../enrich/interfaces.js';
 import type { EcsRecord, Sink } from '../../record/ecs.js';
-import { UsageError } from '../../errors.js';
 
 export function builder(y: Argv) {
-  return withTracerOptions(y)
-    .option('interval', { type: 'number', default: 10, describe: 'Seconds per flow window (windows align to wall-clock multiples)' })
-    .option('max-flows', { type: 'number', default: 16384, describe: 'Distinct flows counted per window and signal in the kernel; the rest go to exact overflow records' })
-    .option('collector-max-flows', { type: 'number', default: 10000, describe: 'Flow records kept per window (top by count); the rest are summed into overflow records' })
-    .option('stream-rate', { type: 'number', default: 0, describe: 'Also emit per-event records, at most N/s (in-kernel limit; 0 = no per-event records)' })
-    .option('idle-timeout', { type: 'number', default: 60, describe: 'Seconds without loss after which a flow gets its final record' })
-    .option('stats-interval', { type: 'number', default: 60, describe: 'Seconds between self-stats records and log lines' })
-    .option('json', { type: 'boolean', default: false, describe: 'Write records as NDJSON to stdout (the default when no other sink is set)' })
-    .option('host-name', { type: 'string', describe: 'host.name in records (default: this host name)' })
-    .example('$0 --json --interval 10', 'flow records every 10 s on stdout');
+  // Every option comes from one schema (src/config/schema.ts): flags > env
+  // (DROPTRACE_*) > --config file (YAML/JSON) > defaults.
+  return addRunOptions(y)
+    .example('$0 --json --interval 10', 'flow records every 10 s on stdout')
+    .example('$0 --output-dir /var/log/droptrace --es-url https://es:9200 --es-api-key-file /etc/droptrace/es.key', 'the sidecar: files and Elasticsearch')
+    .example('$0 --config /etc/droptrace/droptrace.yaml', 'everything from a config file');
 }
 
-interface RunArgs extends TracerArgs {
-  interval: number;
-  'max-flows': number;
-  'collector-max-flows': number;
-  'stream-rate': number;
-  'idle-timeout': number;
-  'stats-interval': number;
-  json: boolean;
-  'host-name'?: string;
-}
-
-function int(name: string, v: number, min: number, max: number): number {
-  if (!Number.isInteger(v) || v < min || v > max) throw new UsageError(`--${name} must be an integer from ${min} to ${max}, got ${v}`);
-  return v;
+function esArgsFrom(c: RunConfig): EsArgs {
+  return {
+    'es-url': c['es-url'], 'es-api-key-file': c['es-api-key-file'], 'es-username': c['es-username'], 'es-password-file': c['es-password-file'],
+    'es-ca-file': c['es-ca-file'], 'es-fingerprint': c['es-fingerprint'], 'es-namespace': c['es-namespace'], 'es-spool-dir': c['es-spool-dir'],
+    'es-spool-max-mb': c['es-spool-max-bytes'] !== undefined ? Math.max(1, Math.ceil(c['es-spool-max-bytes'] / 2 ** 20)) : undefined,
+    'es-batch-size': c['es-batch-size'], 'es-flush-interval': c['es-flush-interval'], 'es-queue-max': c['es-queue-max'], 'es-dead-letter': c['es-dead-letter'],
+  };
 }
 
 export async function handler(argv: Record<string, unknown>): Promise<void> {
-  const a = argv as unknown as RunArgs;
+  const cfg = loadConfig({ argv });
+  const a = cfg;
   const ms = durationMs(a);
-  const interval = int('interval', a.interval, 1, 3600);
+  const interval = a.interval;
   const host = a['host-name'] ?? hostname();
-  const sinks: Sink[] = [];
-  if (a.json || sinks.length === 0) sinks.push(new StdoutJsonSink(new StdoutWriter(process.stdout)));
   const log = (m: string) => process.stderr.write(`droptrace: ${escapeForTerminal(m)}\n`);
+  // Sinks first: an unusable output directory or a refused Elasticsearch
+  // (bad CA, fingerprint or credentials) fails before any probe is loaded.
+  const sinks: Sink[] = [];
+  try {
+    if (cfg['output-dir']) {
+      sinks.push(new FileSinks({
+        dir: cfg['output-dir'], maxBytes: cfg['file-max-bytes'], maxAgeMs: cfg['file-max-age'] * 1000, keep: cfg['file-keep'], gzip: cfg['file-gzip'],
+        onError: (e: unknown) => log(`files: ${(e as Error).message}`),
+      }));
+    }
+    if (cfg['es-url']) {
+      sinks.push(await createElasticsearchSink({ ...esOptionsFromArgs(esArgsFrom(cfg)), log: (m: string) => log(`elasticsearch: ${m}`) }));
+    }
+  } catch (e) {
+    await Promise.all(sinks.map((s) => s.close().catch(() => undefined)));
+    throw e;
+  }
+  if (a.json || sinks.length === 0) sinks.push(new StdoutJsonSink(new StdoutWriter(process.stdout)));
   const set = new SinkSet(sinks, (name, e) => log(`sink ${name}: ${(e as Error).message}`));
 
   const handles = () => new Map(findNetnsHandles().map((h) => [h.inode, h.path]));
@@ -71,13 +79,10 @@ export async function handler(argv: Record<string, unknown>): Promise<void> {
     filters: rawFiltersFrom(a),
     readyFile: a['ready-file'],
     hostName: host,
-    stream: a['stream-rate'] > 0 ? { ratePerSec: int('stream-rate', a['stream-rate'], 0, 10_000_000) } : null,
-    aggregate: {
-      intervalS: interval,
-      maxFlows: int('max-flows', a['max-flows'], 1, 1_000_000),
-      collectorMaxFlows: int('collector-max-flows', a['collector-max-flows'], 1, 10_000_000),
-      idleTimeoutS: int('idle-timeout', a['idle-timeout'], 1, 86_400),
-    },
+    stream: a['stream-rate'] > 0 ? { ratePerSec: a['stream-rate'] } : null,
+    kernelStack: a['kernel-stack'],
+    disabledSignals: a['incoming-loss'] ? [] : ['incoming-loss'],
+    aggregate: { intervalS: interval, maxFlows: a['max-flows'], collectorMaxFlows: a['collector-max-flows'], idleTimeoutS: a['idle-timeout'] },
     onRecord: emit,
     onWindowClosed: (w) => {
       pending = pending.then(async () => {
@@ -87,7 +92,7 @@ export async function handler(argv: Record<string, unknown>): Promise<void> {
     onWarning: (m) => log(`warning: ${m}`),
   });
 
-  const statsEvery = int('stats-interval', a['stats-interval'], 1, 86_400) * 1000;
+  const statsEvery = a['stats-interval'] * 1000;
   const selfStats = (final: boolean) => {
     const s = session.stats;
     const now = new Date().toISOString();
@@ -100,7 +105,7 @@ export async function handler(argv: Record<string, unknown>): Promise<void> {
         stats: {
           final,
           lines_in: s.lines, events_in: s.events, undecodable: s.undecodable, lost: s.lost, suppressed: s.suppressed,
-          windows: s.windows, flow_records: s.flowRecords, overflowed: s.overflowCount, restarts: s.restarts, gaps: s.gaps, stray_entries: s.strayEntries, kernel_missed: s.kernelMissed,
+          windows: s.windows, flow_records: s.flowRecords, overflowed: s.overflowCount, restarts: s.restarts, gaps: s.gaps, stray_entries: s.strayEntries, kernel_missed: s.kernelMissed, window_stalls: s.windowStalls,
           records_out: set.records, coverage_errors: reconciler.errors, sinks: set.stats(),
         },
       },
