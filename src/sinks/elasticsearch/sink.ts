@@ -172,7 +172,10 @@ export class ElasticsearchSink implements Sink {
     if (this.timer) clearInterval(this.timer);
     this.wake();
     const grace = this.o.closeGraceMs ?? 10_000;
-    const finished = await Promise.race([this.pumpDone.then(() => true), sleep(grace).then(() => false)]);
+    // The grace timer is cancelled once shipping is done: a pending timer would keep the process alive for the whole grace.
+    const graceTimer = new AbortController();
+    const finished = await Promise.race([this.pumpDone.then(() => true), sleep(grace, graceTimer.signal).then(() => false)]);
+    graceTimer.abort();
     if (!finished) {
       // Stop the request in flight and the backoff; what is left goes to disk.
       this.abort.abort();
