@@ -3,7 +3,9 @@
 // the exact count and bytes. Collector memory is bounded: the top `maxFlows`
 // flows of a window by count are kept, the rest summed into overflow records
 // (as are the kernel's own overflow maps), so every slice still sums exactly.
-// A flow not seen for `idleTimeoutMs` gets one `final` record with its totals.
+// A flow gets one `final` record with its totals when its TCP connection
+// closes (FIN or RST, probes/flow-ends), when it has not been seen for
+// `idleTimeoutMs`, or at shutdown; `droptrace.flow.end_reason` says which.
 import { createHash } from 'node:crypto';
 import type { EcsRecord } from '../record/ecs.js';
 import type { Enricher } from '../enrich/enricher.js';
@@ -11,7 +13,10 @@ import { enrichEvent } from '../enrich/enricher.js';
 import type { MonotonicToWall } from '../enrich/clock.js';
 import { decodeEntry, type DecodedEntry } from './keys.js';
 import type { WindowDump } from './window.js';
-import type { MapEntry } from '../decode/wire.js';
+import type { FlowEndWire, MapEntry } from '../decode/wire.js';
+import { connectionKeyOfEnd, connectionKeyOfRecord, endReason, type EndReason } from './flow-ends.js';
+
+export type FinalReason = EndReason | 'idle' | 'shutdown' | 'evicted';
 
 export interface FlowAggregatorOptions {
   enricher: Enricher;
@@ -34,6 +39,8 @@ export interface FlowStats {
   overflowCount: number;
   finals: number;
   unknownEntries: number;
+  /** Connection ends received (lossy TCP sockets closing). */
+  connectionEnds: number;
 }
 
 interface Tracked {
@@ -45,6 +52,8 @@ interface Tracked {
   bytes: number;
   /** The flow's latest record, reused (shallowly) for its final record. */
   template: EcsRecord;
+  /** Its TCP connection (netns + both endpoints), null when not TCP. */
+  conn: string | null;
 }
 
 interface Row {
@@ -106,8 +115,10 @@ function overflowGroup(r: Row): string {
 const hash = (s: string) => createHash('sha1').update(s).digest('base64url').slice(0, 22);
 
 export class FlowAggregator {
-  readonly stats: FlowStats = { windows: 0, flowRecords: 0, overflowRecords: 0, overflowCount: 0, finals: 0, unknownEntries: 0 };
+  readonly stats: FlowStats = { windows: 0, flowRecords: 0, overflowRecords: 0, overflowCount: 0, finals: 0, unknownEntries: 0, connectionEnds: 0 };
   private readonly tracked = new Map<string, Tracked>();
+  /** Connection ends not yet applied: applied by the first window that closes after them. */
+  private ends: Array<{ ts: number; conn: string; reason: EndReason }> = [];
   private seq = 0;
   /** Bounds of the window most recently closed. */
   lastWindow: { startIso: string; endIso: string; final: boolean } | null = null;
@@ -221,8 +232,39 @@ export class FlowAggregator {
       this.stats.overflowCount += acc.count;
       out.push(acc.rec);
     }
+    out.push(...this.closedFinals(c.closedAt));
     out.push(...this.finalsDue(this.o.clock.toWallMs(c.ts)));
     return out;
+  }
+
+  /**
+   * A lossy TCP connection closed. Its flows get their final record when the
+   * window holding its last counts closes (the kernel counted them before the
+   * close, so that is the first flush at or after `ts`).
+   */
+  connectionEnded(e: FlowEndWire): void {
+    this.stats.connectionEnds++;
+    // Bounded: a close storm between two flushes cannot grow memory without limit.
+    if (this.ends.length >= this.o.maxFlows * 4) this.ends.shift();
+    this.ends.push({ ts: e.ts, conn: connectionKeyOfEnd(e), reason: endReason(e.oldstate) });
+  }
+
+  private closedFinals(closedAt: number): EcsRecord[] {
+    if (this.ends.length === 0) return [];
+    const due = new Map<string, EndReason>();
+    const later: typeof this.ends = [];
+    for (const e of this.ends) {
+      if (e.ts <= closedAt) due.set(e.conn, e.reason);
+      else later.push(e);
+    }
+    this.ends = later;
+    if (due.size === 0) return [];
+    const out: EcsRecord[] = [];
+    for (const t of this.tracked.values()) {
+      const reason = t.conn === null ? undefined : due.get(t.conn);
+      if (reason) out.push(this.finalRecord(t, reason));
+    }
+    return this.forget(out);
   }
 
   /**
@@ -261,7 +303,7 @@ export class FlowAggregator {
 
   /** On shutdown: a final record for every flow still tracked. */
   finish(): EcsRecord[] {
-    return this.finalsDue(Infinity);
+    return this.finalsDue(Infinity, 'shutdown');
   }
 
   get trackedFlows(): number {
@@ -304,23 +346,28 @@ export class FlowAggregator {
       this.tracked.set(key, t);
       return;
     }
-    this.tracked.set(key, { key, first: rec.event.start!, last: endIso, lastMs: nowMs, count: r.count, bytes: r.bytes, template: rec });
+    this.tracked.set(key, { key, first: rec.event.start!, last: endIso, lastMs: nowMs, count: r.count, bytes: r.bytes, template: rec, conn: connectionKeyOfRecord(rec) });
   }
 
-  private finalsDue(nowMs: number): EcsRecord[] {
+  private finalsDue(nowMs: number, why?: FinalReason): EcsRecord[] {
     const out: EcsRecord[] = [];
     for (const t of this.tracked.values()) {
       const evict = this.tracked.size - out.length > this.o.maxFlows * 4;
       if (!evict && nowMs - t.lastMs < this.o.idleTimeoutMs) break;
-      out.push(this.finalRecord(t));
+      out.push(this.finalRecord(t, why ?? (evict ? 'evicted' : 'idle')));
     }
+    return this.forget(out);
+  }
+
+  /** Stop tracking the flows these final records close. */
+  private forget(out: EcsRecord[]): EcsRecord[] {
     for (const r of out) this.tracked.delete((r.droptrace as { flow: { key: string } }).flow.key);
     for (const r of out) delete (r.droptrace as { flow: { key?: string } }).flow.key;
     this.stats.finals += out.length;
     return out;
   }
 
-  private finalRecord(t: Tracked): EcsRecord {
+  private finalRecord(t: Tracked, reason: FinalReason): EcsRecord {
     const rec: EcsRecord = { ...t.template, event: { ...t.template.event, start: t.first, end: t.last }, droptrace: { ...t.template.droptrace } };
     rec['@timestamp'] = t.last;
     const flowId = hash(t.key);
@@ -329,7 +376,7 @@ export class FlowAggregator {
       // A final record summarizes; it adds nothing to window sums.
       count: 0,
       bytes: 0,
-      flow: { id: flowId, key: t.key, final: true, total_count: t.count, total_bytes: t.bytes, first_seen: t.first, last_seen: t.last },
+      flow: { id: flowId, key: t.key, final: true, end_reason: reason, total_count: t.count, total_bytes: t.bytes, first_seen: t.first, last_seen: t.last },
     });
     delete (rec.droptrace as Record<string, unknown>).window;
     return rec;

@@ -29,6 +29,13 @@ export interface IncomingWire {
 
 export type EventWire = DropWire | TcpSockWire | IncomingWire;
 
+/** A lossy TCP socket reached TCP_CLOSE (probes/flow-ends): s* is the local side. */
+export interface FlowEndWire {
+  t: 'end';
+  ts: number; oldstate: number; retrans: number; ooo: number;
+  netns: number; l3: number; s4: number; d4: number; s6: string; d6: string; sport: number; dport: number;
+}
+
 /** One entry of an aggregation map printed by bpftrace (`@d0[k1, k2, ...]: count N, average A, total T`). */
 export interface MapEntry {
   /** Map name without '@' and generation digit: d, od, r, or, i, oi. */
@@ -41,6 +48,7 @@ export interface MapEntry {
 
 export type WireMessage =
   | { kind: 'event'; event: EventWire }
+  | { kind: 'flow-end'; end: FlowEndWire }
   | { kind: 'flush'; from: number; to: number; ts: number; final: boolean }
   | { kind: 'flush-end' }
   | { kind: 'stack-frame'; address: string }
@@ -58,6 +66,7 @@ const DROP_HEX = ['loc', 'dst_in', 's6', 'd6'] as const;
 const SOCK_NUMERIC = ['ts', 'state', 'ca_state', 'pending', 'retransmits', 'netns', 'l3', 's4', 'd4', 'sport', 'dport', 'len', 'cpu'] as const;
 const SOCK_HEX = ['s6', 'd6'] as const;
 const INCOMING_NUMERIC = ['ts', 'action', 'seq', 'rcv_nxt', 'netns', 'l3', 's4', 'd4', 'sport', 'dport', 'len', 'cpu'] as const;
+const END_NUMERIC = ['ts', 'oldstate', 'retrans', 'ooo', 'netns', 'l3', 's4', 'd4', 'sport', 'dport'] as const;
 const FLUSH_NUMERIC = ['from', 'to', 'ts'] as const;
 
 // Kernel addresses are printed "0x%llx"; IPv6 addresses as four "%08x" words
@@ -118,6 +127,10 @@ function decodeObject(o: Record<string, unknown>, line: string): WireMessage {
       return checked(o, SOCK_NUMERIC, SOCK_HEX, line);
     case 'incoming':
       return checked(o, INCOMING_NUMERIC, SOCK_HEX, line);
+    case 'end': {
+      const m = checked(o, END_NUMERIC, SOCK_HEX, line);
+      return m.kind === 'event' ? { kind: 'flow-end', end: m.event as unknown as FlowEndWire } : m;
+    }
     case 'flush':
       for (const k of FLUSH_NUMERIC) if (!isCount(o[k])) return { kind: 'undecodable', line, why: `flush field ${k} is not a non-negative integer` };
       return { kind: 'flush', from: o.from as number, to: o.to as number, ts: o.ts as number, final: o.final === 1 };

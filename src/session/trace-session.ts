@@ -65,7 +65,7 @@ export interface SessionStats {
   windowStalls: number;
 }
 
-const OPTIONAL_ORDER = ['loss-probes', 'synack-retransmits', 'retransmits', 'drops'];
+const OPTIONAL_ORDER = ['flow-ends', 'loss-probes', 'incoming-loss', 'synack-retransmits', 'retransmits', 'drops'];
 
 export class TraceSession {
   readonly stats: SessionStats = { lines: 0, events: 0, undecodable: 0, lost: 0, restarts: 0, gaps: 0, suppressed: 0, windows: 0, flowRecords: 0, overflowCount: 0, strayEntries: 0, kernelMissed: 0, windowStalls: 0 };
@@ -110,9 +110,11 @@ export class TraceSession {
     const resolved = await this.resolveFilters(filters, reasons, interfaces);
 
     const off = new Set(this.o.disabledSignals ?? []);
+    const agg = this.o.aggregate ?? null;
+    // Connection ends only close flow records: no use to a per-event stream.
+    if (!agg) off.add('flow-ends');
     let signals = this.capabilities.signals.filter((s) => s.files.length > 0 && !off.has(s.signal));
     const tlpObserved = () => this.included.some((s) => s.signal === 'loss-probes');
-    const agg = this.o.aggregate ?? null;
     const clock = new MonotonicToWall();
     // Windows align to wall-clock multiples of the interval: boundaries at
     // monotonic times m with (m + wall-mono offset) % interval == 0.
@@ -285,6 +287,9 @@ export class TraceSession {
         return;
       case 'stack-end':
         this.flushStack();
+        return;
+      case 'flow-end':
+        this.flows?.connectionEnded(m.end);
         return;
       case 'flush':
         this.windows?.begin(m.from, m.ts, m.final, m.to);

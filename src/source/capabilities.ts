@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { EnvironmentError } from '../errors.js';
 import { type BpftraceCommand, type BpftraceVersion, bpftraceVersion, resolveBpftrace, runBpftrace, versionAtLeast } from './bpftrace-binary.js';
 
-export type SignalName = 'drops' | 'retransmits' | 'synack-retransmits' | 'loss-probes' | 'incoming-loss';
+export type SignalName = 'drops' | 'retransmits' | 'synack-retransmits' | 'loss-probes' | 'incoming-loss' | 'flow-ends';
 export type Variant = 'tracepoint' | 'rawtracepoint' | 'fentry' | 'kprobe' | 'inferred' | 'unavailable';
 
 export interface SignalChoice {
@@ -36,6 +36,8 @@ export interface DetectOptions {
   sysRoot?: string; // "/sys" — injectable for tests
   procRoot?: string; // "/proc"
   mountTracefs?: (path: string) => Promise<boolean>;
+  /** Use this tracefs mount instead of searching sysRoot; never mounted. Default: env DROPTRACE_TRACEFS. */
+  tracefs?: string;
   /** Probe `bpftrace --info` (skipped in unit tests). */
   info?: (cmd: BpftraceCommand) => Promise<string>;
 }
@@ -62,6 +64,12 @@ export async function findTracefs(sysRoot: string, mount: DetectOptions['mountTr
     return { path: null, mountedByUs: false, error: `tracefs is not mounted and mounting it on ${target} failed` };
   }
   return { path: null, mountedByUs: false, error: `tracefs not found under ${sysRoot}/kernel/tracing or ${sysRoot}/kernel/debug/tracing` };
+}
+
+/** An explicitly named tracefs (DROPTRACE_TRACEFS): used as is, or reported missing. */
+export function explicitTracefs(path: string): Capabilities['tracefs'] {
+  if (nonEmptyDir(join(path, 'events'))) return { path, mountedByUs: false };
+  return { path: null, mountedByUs: false, error: `no tracefs at ${path} (DROPTRACE_TRACEFS): ${join(path, 'events')} is missing or empty` };
 }
 
 export function mountTracefs(path: string): Promise<boolean> {
@@ -130,7 +138,10 @@ export async function detectCapabilities(opts: DetectOptions = {}): Promise<Capa
   const info = await (opts.info ?? defaultInfo)(command);
   const feats = parseInfoFeatures(info);
   const btf = existsSync(join(sysRoot, 'kernel/btf/vmlinux'));
-  const tracefs = await findTracefs(sysRoot, uid === 0 ? opts.mountTracefs ?? mountTracefs : undefined);
+  const tracefsOverride = opts.tracefs ?? (process.env.DROPTRACE_TRACEFS || undefined);
+  const tracefs = tracefsOverride !== undefined
+    ? explicitTracefs(tracefsOverride)
+    : await findTracefs(sysRoot, uid === 0 ? opts.mountTracefs ?? mountTracefs : undefined);
   const kallsyms = readKallsymsState(procRoot);
 
   const kfree = tracepointFormat(tracefs.path, 'skb', 'kfree_skb');
@@ -181,6 +192,13 @@ export async function detectCapabilities(opts: DetectOptions = {}): Promise<Capa
   signals.push(probe
     ? { signal: 'incoming-loss', variant: 'tracepoint', files: ['incoming-loss/tcp_probe.bt'], detail: 'tracepoint:tcp:tcp_probe (seq vs rcv_nxt and the out-of-order queue)', degraded: false }
     : { signal: 'incoming-loss', variant: 'unavailable', files: [], detail: 'tracepoint tcp:tcp_probe missing', degraded: true });
+
+  // Connection ends (aggregating commands only): lossy TCP sockets closing, so
+  // their flows get a final record at once; without it flows end by idle timeout.
+  const setState = tracepointFormat(tracefs.path, 'sock', 'inet_sock_set_state');
+  signals.push(setState
+    ? { signal: 'flow-ends', variant: 'tracepoint', files: ['flow-ends/inet_sock_set_state.bt'], detail: 'tracepoint:sock:inet_sock_set_state (lossy TCP sockets reaching TCP_CLOSE)', degraded: false }
+    : { signal: 'flow-ends', variant: 'unavailable', files: [], detail: 'tracepoint sock:inet_sock_set_state missing: flows end by idle timeout only', degraded: true });
 
   return {
     root: uid === 0,

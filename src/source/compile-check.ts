@@ -27,6 +27,7 @@ export const ALL_VARIANTS: Array<{ name: string; signal: SignalChoice }> = [
   { name: 'loss-probes/kprobe', signal: sig('loss-probes', 'kprobe', 'loss-probe/kprobe.bt') },
   { name: 'loss-probes/fentry', signal: sig('loss-probes', 'fentry', 'loss-probe/fentry.bt') },
   { name: 'incoming-loss/tracepoint', signal: sig('incoming-loss', 'tracepoint', 'incoming-loss/tcp_probe.bt') },
+  { name: 'flow-ends/tracepoint', signal: sig('flow-ends', 'tracepoint', 'flow-ends/inet_sock_set_state.bt') },
 ];
 
 /** Why a variant can't be compiled here at all (bpftrace refuses before emitting code). */

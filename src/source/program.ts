@@ -196,6 +196,8 @@ export function buildProgram(input: ProgramInput): Program {
   if (!stream && !agg) throw new Error('internal: a program needs streaming or aggregation');
   const kinds = new Set<AggKind>();
   const endLines: string[] = [];
+  // Whether any probe has a rate-limited stream gate (flow-ends has none).
+  let gated = false;
   for (const s of input.signals) {
     if (s.files.length === 0) continue;
     const isDrop = s.signal === 'drops';
@@ -216,7 +218,10 @@ export function buildProgram(input: ProgramInput): Program {
         kinds.add(kind);
         return expandAggregate(indent, kind, Number(nk), value, Number(no), Math.max(1, Math.trunc(agg.maxFlows)));
       });
-      text = text.replace(STREAM_GATE_RE, (_m, indent: string) => expandStreamGate(indent, stream));
+      text = text.replace(STREAM_GATE_RE, (_m, indent: string) => {
+        gated = true;
+        return expandStreamGate(indent, stream);
+      });
       // perf mode: one "\t<hex> <sym>+<off>" line per frame; the collector keeps
       // only the addresses. One printf, so the stack can't interleave with
       // another CPU's output; the marker ends it.
@@ -232,7 +237,7 @@ export function buildProgram(input: ProgramInput): Program {
     }
     included.push(s);
   }
-  if (stream && stream.ratePerSec > 0 && included.length > 0) {
+  if (stream && stream.ratePerSec > 0 && gated) {
     // Cumulative suppressed count, once a second (the collector takes deltas).
     parts.push('interval:s:1 { print(@suppressed); }');
     endLines.push('print(@suppressed);', 'clear(@suppressed);', 'clear(@rl_sec);', 'clear(@rl_n);');

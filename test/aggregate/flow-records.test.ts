@@ -10,7 +10,9 @@ import { WindowAssembler } from '../../src/aggregate/window.js';
 import { decodeLine, type MapEntry } from '../../src/decode/wire.js';
 import type { EcsRecord } from '../../src/record/ecs.js';
 import { fakeEnricher, ADDR, monoToIso } from '../helpers/fake-enricher.js';
-import { dropKey, dropOverflowKey, sockKey, sockMeta, incomingKey, incomingMeta, type DropKeyInput } from '../helpers/probe-keys.js';
+import { dropKey, dropOverflowKey, sockKey, sockMeta, incomingKey, incomingMeta, v4Word, v6Words, type DropKeyInput } from '../helpers/probe-keys.js';
+import type { FlowEndWire } from '../../src/decode/wire.js';
+import { connectionKey, endReason } from '../../src/aggregate/flow-ends.js';
 
 const S = 1_000_000_000n;
 const I = 10n * S;
@@ -322,7 +324,7 @@ describe('FlowAggregator: final records', () => {
     expect(finalsOf(w3)).toHaveLength(1);
     const idB = dt(w1.find((r) => r.source?.port === 2)!).flow.id;
     expect(dt(fb).flow).toEqual({
-      id: idB, final: true, total_count: 7, total_bytes: 700,
+      id: idB, final: true, end_reason: 'idle', total_count: 7, total_bytes: 700,
       first_seen: monoToIso(P), last_seen: monoToIso(P + I),
     });
     expect(dt(fb).count).toBe(0);
@@ -397,5 +399,82 @@ describe('FlowAggregator: ids', () => {
     for (const s of perPort.values()) expect(s.size).toBe(1);
     const all = [...perPort.values()].map((s) => [...s][0]);
     expect(new Set(all).size).toBe(all.length);
+  });
+});
+
+/** A lossy socket closing, as probes/flow-ends prints it: s* local, d* peer. */
+function endOf(local: string, localPort: number, peer: string, peerPort: number, oldstate: number, ts: number, netns = NETNS): FlowEndWire {
+  const v6 = local.includes(':');
+  const words = (ip: string) => v6Words(ip).map((w) => w.toString(16).padStart(8, '0')).join('');
+  return {
+    t: 'end', ts, oldstate, retrans: 3, ooo: 0, netns, l3: v6 ? 6 : 4,
+    s4: v6 ? 0 : Number(v4Word(local)), d4: v6 ? 0 : Number(v4Word(peer)),
+    s6: v6 ? words(local) : '0'.repeat(32), d6: v6 ? words(peer) : '0'.repeat(32), sport: localPort, dport: peerPort,
+  };
+}
+
+describe('FlowAggregator: connection ends (FIN/RST) close flows at once', () => {
+  it('every flow of the closed connection (either direction, any action) gets a final record at the next flush; others wait', () => {
+    const a = aggregator({ idleTimeoutMs: 3_600_000 });
+    // A's retransmits toward the peer, and drops at A of the peer's segments of the same connection.
+    const ackDrop = drop(2, { l4: 6, src: SOCK.dst, sport: SOCK.dport, dst: SOCK.src, dport: SOCK.sport });
+    const w1 = window(a, 1, [retrans(5), ackDrop, retrans(1, 5999)]);
+    expect(flowsOf(w1)).toHaveLength(3);
+    // Closed (orderly) during window 2, before its flush.
+    a.connectionEnded(endOf(SOCK.src, SOCK.sport, SOCK.dst, SOCK.dport, 5 /* FIN_WAIT2 */, closedAt(1) + 1000));
+    const w2 = window(a, 2, []);
+    const finals = finalsOf(w2);
+    expect(finals).toHaveLength(2);
+    for (const f of finals) expect(dt(f).flow).toMatchObject({ final: true, end_reason: 'fin' });
+    expect(finals.map((f) => f.event.action).sort()).toEqual(['packet-dropped', 'tcp-retransmit']);
+    expect(finals.find((f) => f.event.action === 'tcp-retransmit')!.source).toEqual({ ip: SOCK.src, port: SOCK.sport });
+    expect(sum(finals)).toBe(0);
+    expect(a.trackedFlows).toBe(1);
+    expect(a.stats.connectionEnds).toBe(1);
+  });
+
+  it('an end printed after the flush waits for the window that holds it; RST-like closes say reset', () => {
+    const a = aggregator({ idleTimeoutMs: 3_600_000 });
+    window(a, 1, [incoming(4)]);
+    // The receiving socket (local side) was reset while ESTABLISHED, after window 2 closed.
+    a.connectionEnded(endOf(INC.local, INC.localPort, INC.peer, INC.peerPort, 1, closedAt(2) + 5));
+    expect(finalsOf(window(a, 2, []))).toEqual([]);
+    const f = finalsOf(window(a, 3, []));
+    expect(f).toHaveLength(1);
+    expect(dt(f[0]).flow).toMatchObject({ end_reason: 'reset', total_count: 4 });
+  });
+
+  it('another netns or another port pair closes nothing', () => {
+    const a = aggregator({ idleTimeoutMs: 3_600_000 });
+    window(a, 1, [retrans(5)]);
+    a.connectionEnded(endOf(SOCK.src, SOCK.sport, SOCK.dst, SOCK.dport, 9, closedAt(1) + 1, NETNS + 1));
+    a.connectionEnded(endOf(SOCK.src, SOCK.sport, SOCK.dst, SOCK.dport + 1, 9, closedAt(1) + 2));
+    expect(finalsOf(window(a, 2, []))).toEqual([]);
+    expect(a.trackedFlows).toBe(1);
+    // Shutdown finals say so.
+    expect(dt(a.finish()[0]).flow.end_reason).toBe('shutdown');
+  });
+
+  it('keys: endpoint order, IPv4-mapped IPv6 (dual-stack sockets) equal to the packet header IPv4, orderly states', () => {
+    expect(connectionKey(1, { ip: '10.0.0.1', port: 80 }, { ip: '10.0.0.2', port: 5000 })).toBe(connectionKey(1, { ip: '10.0.0.2', port: 5000 }, { ip: '10.0.0.1', port: 80 }));
+    expect(connectionKey(1, { ip: '::ffff:10.0.0.1', port: 80 }, { ip: '10.0.0.2', port: 5000 })).toBe(connectionKey(1, { ip: '10.0.0.1', port: 80 }, { ip: '10.0.0.2', port: 5000 }));
+    expect(connectionKey(1, { ip: '10.0.0.1', port: 80 }, { ip: '10.0.0.2', port: 5000 })).not.toBe(connectionKey(2, { ip: '10.0.0.1', port: 80 }, { ip: '10.0.0.2', port: 5000 }));
+    expect([4, 5, 6, 9, 11].map(endReason)).toEqual(['fin', 'fin', 'fin', 'fin', 'fin']);
+    expect([1, 2, 3, 8].map(endReason)).toEqual(['reset', 'reset', 'reset', 'reset']);
+  });
+
+  it('a dual-stack (IPv6) socket closing ends the IPv4 flows it carried', () => {
+    const a = aggregator({ idleTimeoutMs: 3_600_000 });
+    window(a, 1, [retrans(2)]);
+    // ::ffff:10.2.0.1 and ::ffff:10.2.0.2 (SOCK's endpoints), as a dual-stack socket holds them.
+    a.connectionEnded(endOf('::ffff:a02:1', SOCK.sport, '::ffff:a02:2', SOCK.dport, 9, closedAt(1) + 1));
+    expect(finalsOf(window(a, 2, []))).toHaveLength(1);
+  });
+
+  it('pending ends are bounded (a close storm between flushes)', () => {
+    const a = aggregator({ maxFlows: 3 });
+    for (let i = 0; i < 100; i++) a.connectionEnded(endOf(SOCK.src, 1000 + i, SOCK.dst, SOCK.dport, 9, closedAt(1) + 1));
+    expect(a.stats.connectionEnds).toBe(100);
+    expect((a as unknown as { ends: unknown[] }).ends.length).toBeLessThanOrEqual(12);
   });
 });

@@ -252,3 +252,22 @@ describe('decodeLine: field validation', () => {
     expect(events).toBe(1);
   });
 });
+
+describe('decodeLine: connection ends (probes/flow-ends)', () => {
+  const END = '{"t":"end","ts":740434201310,"oldstate":5,"retrans":1271,"ooo":0,"netns":4026532179,"l3":4,"s4":16894730,"d4":33671946,"s6":"0000000000000000ffff00000101cb0a","d6":"0000000000000000ffff00000201cb0a","sport":50410,"dport":40103}';
+
+  it('a line captured from this kernel decodes to a flow-end message, not an event', () => {
+    const m = decodeLine(END);
+    expect(m.kind).toBe('flow-end');
+    if (m.kind !== 'flow-end') return;
+    expect(m.end).toMatchObject({ t: 'end', oldstate: 5, netns: 4026532179, sport: 50410, dport: 40103 });
+  });
+
+  it.each([
+    ['a negative port', END.replace('"sport":50410', '"sport":-1')],
+    ['a missing oldstate', END.replace('"oldstate":5,', '')],
+    ['a short IPv6 word string', END.replace('"s6":"0000000000000000ffff00000101cb0a"', '"s6":"ffff"')],
+  ])('%s is undecodable', (_why, line) => {
+    expect(decodeLine(line).kind).toBe('undecodable');
+  });
+});

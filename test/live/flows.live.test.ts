@@ -118,7 +118,21 @@ describe('flow records (droptrace run, in-kernel aggregation)', () => {
       await sink;
       const dropped = lab.nftCounter(B, 'dtest', 'tcp-10pct');
       expect(dropped).toBeGreaterThan(20);
-      await sleep(1500);
+      // The connection closed (FIN both ways): its flows get their final
+      // records from the flow-ends probe at the next flush, long before the
+      // 60 s idle timeout. Wait for A's retransmit flow and B's incoming-loss
+      // flow to be closed that way (a FIN lost to the 10 % rule costs an RTO).
+      const closedBy = (pred: (r: any) => boolean) => dt.json().find((r) => r.droptrace?.flow?.final && pred(r));
+      const isData = (r: any) => r.source?.ip === '10.202.1.1' && r.destination?.ip === '10.202.1.2' && r.destination?.port === 40103;
+      const t0 = Date.now();
+      while (Date.now() - t0 < 15_000 && !(closedBy((r) => isData(r) && r.event.action === 'tcp-retransmit') && closedBy((r) => isData(r) && r.event.action.startsWith('tcp-incoming-')))) await sleep(200);
+      const aFinal = closedBy((r) => isData(r) && r.event.action === 'tcp-retransmit');
+      const bFinal = closedBy((r) => isData(r) && r.event.action.startsWith('tcp-incoming-'));
+      expect(aFinal?.droptrace.flow.end_reason).toBe('fin');
+      expect(bFinal?.droptrace.flow.end_reason).toBe('fin');
+      expect(aFinal.droptrace.flow.total_count).toBeGreaterThan(0);
+      expect(aFinal.droptrace.count).toBe(0);
+      await sleep(500);
       expect(await dt.stop()).toBe(0);
       const recs = flowsOf(dt.json());
       const aToB = (r: any) => r.source?.ip === '10.202.1.1' && r.destination?.ip === '10.202.1.2' && r.destination?.port === 40103;

@@ -19,7 +19,7 @@ function printedFields(text: string): Set<string> {
 }
 
 describe('probes/*/probe.json', () => {
-  for (const [dir, variant] of [['drops', 'drops/tracepoint'], ['drops', 'drops/rawtracepoint'], ['retransmits', 'retransmits/tracepoint'], ['incoming-loss', 'incoming-loss/tracepoint']] as const) {
+  for (const [dir, variant] of [['drops', 'drops/tracepoint'], ['drops', 'drops/rawtracepoint'], ['retransmits', 'retransmits/tracepoint'], ['incoming-loss', 'incoming-loss/tracepoint'], ['flow-ends', 'flow-ends/tracepoint']] as const) {
     it(`${variant}: metadata lists exactly the printed fields`, () => {
       const m = meta(dir);
       const v = ALL_VARIANTS.find((x) => x.name === variant)!;
@@ -29,7 +29,7 @@ describe('probes/*/probe.json', () => {
   }
 
   it('every variant file named in metadata exists', () => {
-    for (const dir of ['drops', 'retransmits', 'loss-probe', 'incoming-loss']) {
+    for (const dir of ['drops', 'retransmits', 'loss-probe', 'incoming-loss', 'flow-ends']) {
       const m = meta(dir);
       expect(m.variants.length).toBeGreaterThan(0);
       for (const v of m.variants) if (v.file) expect(existsSync(join(PROBES_DIR, dir, v.file))).toBe(true);

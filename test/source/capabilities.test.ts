@@ -109,6 +109,7 @@ describe('detectCapabilities with injected paths', () => {
     retransmit?: boolean;
     synack?: boolean;
     tcpProbe?: boolean;
+    setState?: boolean;
     kprobeEvents?: boolean;
     kallsyms?: string;
     kptrRestrict?: string;
@@ -134,6 +135,10 @@ describe('detectCapabilities with injected paths', () => {
       if (!on) continue;
       mkdirSync(join(tracing, 'events/tcp', name), { recursive: true });
       writeFileSync(join(tracing, 'events/tcp', name, 'format'), `name: ${name}\n`);
+    }
+    if (l.setState !== false) {
+      mkdirSync(join(tracing, 'events/sock/inet_sock_set_state'), { recursive: true });
+      writeFileSync(join(tracing, 'events/sock/inet_sock_set_state/format'), 'name: inet_sock_set_state\n');
     }
     if (l.kprobeEvents) writeFileSync(join(tracing, 'kprobe_events'), '');
     writeFileSync(join(procRoot, 'kallsyms'), l.kallsyms ?? 'ffffffff81000000 T _stext\nffffffff81c00000 T tcp_send_loss_probe\nffffffff81c00400 T tcp_retransmit_skb\n');
@@ -174,6 +179,7 @@ describe('detectCapabilities with injected paths', () => {
       ['synack-retransmits', 'tracepoint', false],
       ['loss-probes', 'inferred', true],
       ['incoming-loss', 'tracepoint', false],
+      ['flow-ends', 'tracepoint', false],
     ]);
     expect(variantOf(c, 'loss-probes').detail).toContain('kernel built without kprobes');
     // 0.17 rejects rawtracepoint attach points: the perf tracepoint, whose skips are counted.
@@ -192,6 +198,7 @@ describe('detectCapabilities with injected paths', () => {
       ['synack-retransmits', 'tracepoint', false],
       ['loss-probes', 'inferred', true],
       ['incoming-loss', 'tracepoint', false],
+      ['flow-ends', 'tracepoint', false],
     ]);
     expect(variantOf(c, 'drops').files).toEqual(['drops/kfree_skb.raw.bt']);
     expect(variantOf(c, 'drops').detail).toContain('rawtracepoint:kfree_skb');
@@ -207,6 +214,14 @@ describe('detectCapabilities with injected paths', () => {
     const c = await detect({ kfreeFormat: null }, info('0.17.0.txt'), 0, fakeBpftrace023());
     expect(variantOf(c, 'drops')).toMatchObject({ variant: 'unavailable', degraded: true, files: [] });
     expect(variantOf(c, 'drops').detail).toContain('skb:kfree_skb missing');
+  });
+
+  it('no inet_sock_set_state tracepoint: flows end by idle timeout only, nothing else changes', async () => {
+    const c = await detect({ setState: false }, info('0.17.0.txt'));
+    expect(variantOf(c, 'flow-ends')).toMatchObject({ variant: 'unavailable', degraded: true, files: [] });
+    expect(variantOf(c, 'flow-ends').detail).toContain('idle timeout');
+    expect(c.signals.filter((s) => s.signal !== 'flow-ends' && s.signal !== 'loss-probes').every((s) => !s.degraded)).toBe(true);
+    expect(variantOf(await detect({}, info('0.17.0.txt')), 'flow-ends').files).toEqual(['flow-ends/inet_sock_set_state.bt']);
   });
 
   it('no tcp_probe tracepoint: only incoming loss is unavailable', async () => {
