@@ -8,8 +8,9 @@
 //
 //   node scripts/bench-es.mjs [--n 100000] [--repeats 5] [--batch 1000] [--queue-max 20000]
 //                             [--paced] [--outage-seconds 60] [--rate 20000] [--es-url URL]
-// Without --es-url / ES_URL it starts the default node with scripts/elasticsearch.
-import { execFileSync } from 'node:child_process';
+// Without --es-url / ES_URL it starts the default node with scripts/elasticsearch
+// (and stops it again at the end if it was not running before).
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
@@ -24,14 +25,20 @@ const { setupElasticsearch } = await import(join(ROOT, 'dist/sinks/elasticsearch
 
 const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []));
 const N = Number(args.n ?? 100_000);
-const REPEATS = Number(args.repeats ?? 5);
+const REPEATS = Number(args.repeats ?? process.env.BENCH_REPEATS ?? 5);
 const BATCH = Number(args.batch ?? 1000);
 const OUTAGE_S = Number(args['outage-seconds'] ?? 60);
 const RATE = Number(args.rate ?? 20_000);
 const PACED = process.argv.includes('--paced');
 const QUEUE_MAX = Number(args['queue-max'] ?? 20_000);
 let url = args['es-url'] ?? process.env.ES_URL;
-if (!url) url = execFileSync(join(ROOT, 'scripts/elasticsearch'), ['start'], { encoding: 'utf8' }).trim().split('\n').pop();
+// A default node this script started is stopped again at the end; one that was already running is left alone.
+let startedNode = false;
+if (!url) {
+  const es = join(ROOT, 'scripts/elasticsearch');
+  startedNode = spawnSync(es, ['status'], { stdio: 'ignore' }).status !== 0;
+  url = execFileSync(es, ['start'], { encoding: 'utf8' }).trim().split('\n').pop();
+}
 const NS = 'bench';
 
 function flow(i, run) {
@@ -72,7 +79,12 @@ async function viaSink(run) {
     }
   }
   await sink.flush();
-  while (sink.stats().acked + sink.stats().duplicate < N) await new Promise((r) => setTimeout(r, 5));
+  // Until every record is in a final state (a refused or dropped one must fail the run below, not hang it).
+  const final = (s) => s.acked + s.duplicate + s.dead_lettered + s.dropped_by_policy;
+  while (final(sink.stats()) < N) {
+    if (performance.now() - t0 > 600_000) throw new Error(`sink not done after 600 s: ${JSON.stringify(sink.stats())}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
   const ms = performance.now() - t0;
   const s = sink.stats();
   await sink.close();
@@ -167,3 +179,4 @@ console.log('|---:|---:|---:|---:|---:|');
 for (const x of rows) console.log(`| ${x.r} | ${fmt(x.sink)} | ${fmt(x.raw)} | ${x.ratio.toFixed(2)} | ${fmt(x.spilled)} |`);
 console.log(`| median | ${fmt(median(rows.map((x) => x.sink)))} | ${fmt(median(rows.map((x) => x.raw)))} | ${median(rows.map((x) => x.ratio)).toFixed(2)} | |`);
 await client.close();
+if (startedNode) execFileSync(join(ROOT, 'scripts/elasticsearch'), ['stop'], { stdio: 'inherit' });
