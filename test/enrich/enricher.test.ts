@@ -5,25 +5,10 @@ import { ReasonTable } from '../../src/enrich/reasons.js';
 import { MonotonicToWall, type Clock } from '../../src/enrich/clock.js';
 import type { InterfaceResolver } from '../../src/enrich/interfaces.js';
 import type { DropWire, TcpSockWire } from '../../src/decode/wire.js';
-
-const SYMS = [
-  'ffffffff81ff6530 T ip_local_deliver',
-  'ffffffff81ff8090 T ip_forward',
-  'ffffffff82046e00 T __udp4_lib_rcv',
-  'ffffffff82047800 T udp_v4_early_demux',
-  'ffffffff820d8c50 T ip6_input',
-  'ffffffff820d9550 T ip6_mc_input',
-  'ffffffff82200000 T ip_finish_output2',
-  'ffffffff82200800 T next_func',
-  'ffffffffc0a01000 t nft_do_chain\t[nf_tables]',
-  'ffffffffc0a015a0 t nft_do_chain_ipv4\t[nf_tables]',
-].join('\n');
+import { SYMS, WALL0, fixedClock } from '../helpers/fake-enricher.js';
 
 const REASONS = new ReasonTable(new Map([[2, 'NOT_SPECIFIED'], [3, 'NO_SOCKET'], [12, 'NETFILTER_DROP']]));
 
-// Wall clock 2024-01-01T00:00:00.000Z when the monotonic clock reads 1 s.
-const WALL0 = Date.UTC(2024, 0, 1);
-const fixedClock: Clock = { wallMs: () => WALL0, monoNs: () => 1_000_000_000n };
 
 const NAMES = new Map<string, string>([['4026532301:3', 'veth-b'], ['4026532301:5', 'eth0'], ['4026532999:9', 'fwd-in']]);
 const lookups: Array<[number, number]> = [];
