@@ -7,13 +7,13 @@ export function withTracerOptions<T>(y: Argv<T>) {
     .option('bpftrace', { type: 'string', describe: 'bpftrace binary, or a private install dir (scripts/install-bpftrace-current). Env: DROPTRACE_BPFTRACE' })
     .option('duration', { type: 'number', describe: 'Stop cleanly after SECONDS, flushing everything' })
     .option('ready-file', { type: 'string', describe: 'Write this file once all probes are attached' })
-    .option('filter-host', { type: 'string', array: true, describe: 'Only packets to/from this IP or CIDR (repeatable)' })
-    .option('filter-port', { type: 'string', array: true, describe: 'Only this source or destination port, or range 8000-8080 (repeatable)' })
-    .option('filter-proto', { type: 'string', array: true, describe: 'Only this L4 protocol: tcp, udp, icmp, icmpv6, sctp or a number (repeatable)' })
-    .option('filter-iface', { type: 'string', array: true, describe: 'Only drops on this interface name (this netns) or ifindex (repeatable)' })
-    .option('filter-netns', { type: 'string', array: true, describe: 'Only this network namespace inode (repeatable)' })
-    .option('filter-reason', { type: 'string', array: true, describe: 'Only drops with this reason, e.g. NETFILTER_DROP (repeatable)' })
-    .option('exclude-reason', { type: 'string', array: true, describe: 'Hide drops with this reason (repeatable)' });
+    .option('filter-host', { type: 'string', array: true, requiresArg: true, describe: 'Only packets to/from this IP or CIDR (repeatable)' })
+    .option('filter-port', { type: 'string', array: true, requiresArg: true, describe: 'Only this source or destination port, or range 8000-8080 (repeatable)' })
+    .option('filter-proto', { type: 'string', array: true, requiresArg: true, describe: 'Only this L4 protocol: tcp, udp, icmp, icmpv6, sctp or a number (repeatable)' })
+    .option('filter-iface', { type: 'string', array: true, requiresArg: true, describe: 'Only drops on this interface name (this netns) or ifindex (repeatable)' })
+    .option('filter-netns', { type: 'string', array: true, requiresArg: true, describe: 'Only this network namespace inode (repeatable)' })
+    .option('filter-reason', { type: 'string', array: true, requiresArg: true, describe: 'Only drops with this reason, e.g. NETFILTER_DROP (repeatable)' })
+    .option('exclude-reason', { type: 'string', array: true, requiresArg: true, describe: 'Hide drops with this reason (repeatable)' });
 }
 
 export interface TracerArgs {

@@ -32,7 +32,7 @@ export async function main(args: string[]): Promise<void> {
       .exitProcess(false)
       .wrap(Math.min(110, process.stdout.columns || 100))
       .fail((msg, err) => {
-        throw err ?? new UsageErrorFromYargs(msg);
+        throw fromYargs(msg, err);
       });
     for (const c of COMMANDS) {
       cli.command(
@@ -58,7 +58,7 @@ export async function main(args: string[]): Promise<void> {
         .exitProcess(false)
         .wrap(Math.min(110, process.stdout.columns || 100))
         .fail((msg, err) => {
-          throw err ?? new UsageErrorFromYargs(msg);
+          throw fromYargs(msg, err);
         });
       const argv = (await mod.builder(sub).parseAsync()) as Record<string, unknown>;
       if (argv.help) return;
@@ -70,6 +70,14 @@ export async function main(args: string[]): Promise<void> {
     code = report(err);
   }
   process.exitCode = code;
+}
+
+// yargs reports some parse errors (e.g. "Not enough arguments following: X"
+// for requiresArg) as a YError in `err` rather than in `msg`: those are usage
+// errors too, not bugs. Anything else thrown inside yargs is passed through.
+function fromYargs(msg: string | null | undefined, err: Error | undefined): Error {
+  if (err && err.name !== 'YError') return err;
+  return new UsageErrorFromYargs(msg || err?.message || 'invalid arguments');
 }
 
 class UsageErrorFromYargs extends DroptraceError {

@@ -62,7 +62,12 @@ export function listLinksWithIp(path: string): Array<[number, string]> {
       timeout: 3000, maxBuffer: 16 << 20, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'],
       env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
     });
-    const links = JSON.parse(stdout) as Array<{ ifindex?: unknown; ifname?: unknown }>;
+    // iproute2's JSON writer escapes only \b \f \n \r \t " and \\ in a name and
+    // copies other control bytes (ESC, ...) raw, which JSON.parse rejects for
+    // the whole netns. Names cannot contain whitespace, so every such byte is
+    // inside a string: escape it there (the trailing newline stays).
+    const json = stdout.replace(/[\u0000-\u0009\u000b-\u001f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+    const links = JSON.parse(json) as Array<{ ifindex?: unknown; ifname?: unknown }>;
     return links.filter((l) => typeof l.ifindex === 'number' && typeof l.ifname === 'string').map((l) => [l.ifindex as number, l.ifname as string]);
   } catch {
     return [];

@@ -2,7 +2,7 @@ import { describe, it, expect } from 'vitest';
 import { Enricher, tcpFlags } from '../../src/enrich/enricher.js';
 import { KallsymsSymbolizer } from '../../src/enrich/kallsyms.js';
 import { ReasonTable } from '../../src/enrich/reasons.js';
-import { MonotonicToWall, type Clock } from '../../src/enrich/clock.js';
+import { MonotonicToWall } from '../../src/enrich/clock.js';
 import type { InterfaceResolver } from '../../src/enrich/interfaces.js';
 import type { DropWire, TcpSockWire } from '../../src/decode/wire.js';
 import { SYMS, WALL0, fixedClock } from '../helpers/fake-enricher.js';

@@ -55,10 +55,10 @@ export async function handler(argv: Record<string, unknown>): Promise<void> {
   ];
   const w = Math.max(...rows.map((r) => r[0].length));
   for (const [k, v] of rows) process.stdout.write(`${k.padEnd(w)}  ${escapeForTerminal(v)}\n`);
-  process.stdout.write('\nSIGNAL              VARIANT      STATUS    DETAIL\n');
+  process.stdout.write('\nSIGNAL              VARIANT        STATUS    DETAIL\n');
   for (const s of c.signals) {
     const status = s.variant === 'unavailable' ? 'OFF' : s.degraded ? 'degraded' : 'ok';
-    process.stdout.write(`${s.signal.padEnd(20)}${s.variant.padEnd(13)}${status.padEnd(10)}${escapeForTerminal(s.detail)}\n`);
+    process.stdout.write(`${s.signal.padEnd(20)}${s.variant.padEnd(15)}${status.padEnd(10)}${escapeForTerminal(s.detail)}\n`);
   }
   if (a.reasons && reasons) process.stdout.write('\nDrop reasons: ' + reasons.names().join(' ') + '\n');
 }
