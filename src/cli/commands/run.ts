@@ -53,7 +53,7 @@ export async function handler(argv: Record<string, unknown>): Promise<void> {
       }));
     }
     if (cfg['es-url']) {
-      sinks.push(await createElasticsearchSink({ ...esOptionsFromArgs(esArgsFrom(cfg)), log: (m: string) => log(`elasticsearch: ${m}`) }));
+      sinks.push(await createElasticsearchSink({ ...esOptionsFromArgs(esArgsFrom(cfg)), log }));
     }
   } catch (e) {
     await Promise.all(sinks.map((s) => s.close().catch(() => undefined)));
