@@ -128,6 +128,7 @@ export class TraceSession {
         dropPredicate: compilePredicate(resolved, 'drop'),
         tcpSockPredicate: compilePredicate(resolved, 'tcp-sock'),
         minReason: reasons.minCode(),
+        dropRxSk: this.capabilities.dropRxSk,
         stream: this.o.stream === undefined ? { ratePerSec: 0 } : this.o.stream,
         kernelStack: this.o.kernelStack ?? false,
         aggregate: agg ? { intervalNs, phaseNs, maxFlows: agg.maxFlows } : null,

@@ -27,6 +27,8 @@ export interface Capabilities {
   tracefs: { path: string | null; mountedByUs: boolean; error?: string };
   kallsyms: { readable: boolean; kptrRestrict: number | null };
   dropReasons: boolean;
+  /** kfree_skb carries the receiving socket (rx_sk, 6.11+). */
+  dropRxSk: boolean;
   signals: SignalChoice[];
 }
 
@@ -146,6 +148,7 @@ export async function detectCapabilities(opts: DetectOptions = {}): Promise<Capa
 
   const kfree = tracepointFormat(tracefs.path, 'skb', 'kfree_skb');
   const dropReasons = !!kfree && /enum skb_drop_reason reason;/.test(kfree);
+  const dropRxSk = !!kfree && /void \* rx_sk;/.test(kfree);
   const signals: SignalChoice[] = [];
 
   if (kfree && dropReasons && versionAtLeast(version, 0, 21)) {
@@ -207,6 +210,7 @@ export async function detectCapabilities(opts: DetectOptions = {}): Promise<Capa
     tracefs,
     kallsyms,
     dropReasons,
+    dropRxSk,
     signals,
   };
 }

@@ -52,7 +52,7 @@ export async function compileCheck(c: Capabilities, minReason: number, run = run
           continue;
         }
         const program = buildProgram({
-          signals: [signal], version: c.bpftrace.version, dropPredicate: '1', tcpSockPredicate: '1', minReason,
+          signals: [signal], version: c.bpftrace.version, dropPredicate: '1', tcpSockPredicate: '1', minReason, dropRxSk: c.dropRxSk,
           stream: mode === 'stream' ? { ratePerSec: 1000 } : null,
           aggregate: mode === 'aggregate' ? { intervalNs: 10_000_000_000n, phaseNs: 0n, maxFlows: 1024 } : null,
         });

@@ -20,6 +20,8 @@ export interface ProgramInput {
   tcpSockPredicate: string | null;
   /** Smallest real drop reason code in the running kernel (0 on 5.17/5.18, where NOT_SPECIFIED was 0). */
   minReason: number;
+  /** kfree_skb passes the receiving socket (rx_sk, 6.11+). Default: no. */
+  dropRxSk?: boolean;
   probesDir?: string;
   /** Per-event streaming: events/s budget shared by all probes (0 = unlimited), or off. Default: unlimited. */
   stream?: { ratePerSec: number } | null;
@@ -60,6 +62,9 @@ const SOCKET_FILE_WORDS: Record<string, { type: string; code: number; segLen: st
   'loss-probe/kprobe.bt': { type: 'tlp', code: 3, segLen: '0' },
   'loss-probe/fentry.bt': { type: 'tlp', code: 3, segLen: '0' },
 };
+
+// How each drop probe reads kfree_skb's rx_sk argument (6.11+).
+const RX_SK: Record<string, string> = { 'drops/kfree_skb.bt': '(uint64)args->rx_sk', 'drops/kfree_skb.raw.bt': '(uint64)arg3' };
 
 const AGGREGATE_RE = /^(\s*)DROPTRACE_AGGREGATE\(([dri]), (\d+), (\$\w+), (\d+)\)\s*$/gm;
 const STREAM_GATE_RE = /^(\s*)DROPTRACE_STREAM_GATE\s*$/gm;
@@ -230,7 +235,8 @@ export function buildProgram(input: ProgramInput): Program {
       text = text
         .replaceAll('DROPTRACE_FILTER_DROP', pred)
         .replaceAll('DROPTRACE_FILTER_TCP_SOCK', pred)
-        .replaceAll('DROPTRACE_MIN_REASON', String(Math.max(0, Math.trunc(input.minReason))));
+        .replaceAll('DROPTRACE_MIN_REASON', String(Math.max(0, Math.trunc(input.minReason))))
+        .replaceAll('DROPTRACE_RX_SK', (input.dropRxSk && RX_SK[f]) || '(uint64)0');
       // bpftrace < 0.20 spells fentry as kfunc (and fexit as kretfunc).
       if (!versionAtLeast(input.version, 0, 20)) text = text.replace(/^fentry:/gm, 'kfunc:');
       parts.push(text);

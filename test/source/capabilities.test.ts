@@ -173,6 +173,8 @@ describe('detectCapabilities with injected paths', () => {
     expect(c.tracefs.mountedByUs).toBe(false);
     expect(c.kallsyms).toEqual({ readable: true, kptrRestrict: 0 });
     expect(c.dropReasons).toBe(true);
+    // This kernel (6.18) passes the receiving socket to kfree_skb.
+    expect(c.dropRxSk).toBe(true);
     expect(c.signals.map((s) => [s.signal, s.variant, s.degraded])).toEqual([
       ['drops', 'tracepoint', false],
       ['retransmits', 'tracepoint', false],
@@ -214,6 +216,14 @@ describe('detectCapabilities with injected paths', () => {
     const c = await detect({ kfreeFormat: null }, info('0.17.0.txt'), 0, fakeBpftrace023());
     expect(variantOf(c, 'drops')).toMatchObject({ variant: 'unavailable', degraded: true, files: [] });
     expect(variantOf(c, 'drops').detail).toContain('skb:kfree_skb missing');
+  });
+
+  it('kfree_skb without rx_sk (before 6.11): drops still traced, rx_sk not read', async () => {
+    for (const f of ['kfree_skb-5.17-synthetic.format', 'kfree_skb-6.0-synthetic.format']) {
+      const c = await detect({ kfreeFormat: f }, info('0.17.0.txt'));
+      expect(c.dropRxSk).toBe(false);
+      expect(variantOf(c, 'drops').variant).toBe('tracepoint');
+    }
   });
 
   it('no inet_sock_set_state tracepoint: flows end by idle timeout only, nothing else changes', async () => {

@@ -41,6 +41,20 @@ describe('buildProgram with the bundled probes', () => {
     }
   });
 
+  it('rx_sk (kfree_skb 6.11+) names the netns of drops without device or owner, only when the kernel passes it', () => {
+    const build = (signal: SignalChoice, dropRxSk?: boolean) => code(buildProgram({ signals: [signal], version: V023, dropPredicate: '1', tcpSockPredicate: '1', minReason: 2, dropRxSk }).text);
+    expect(build(DROPS, true)).toContain('$rxsk = (uint64)args->rx_sk;');
+    expect(build(DROPS_RAW, true)).toContain('$rxsk = (uint64)arg3;');
+    for (const s of [DROPS, DROPS_RAW]) {
+      expect(build(s, false)).toContain('$rxsk = (uint64)0;');
+      expect(build(s)).toContain('$rxsk = (uint64)0;');
+      // Device first, then the skb's owner, then the receiving socket.
+      const t = build(s, true);
+      expect(t.indexOf('$netns = (uint64)$dev->nd_net.net->ns.inum;')).toBeLessThan(t.indexOf('$netns = (uint64)$skb->sk->__sk_common.skc_net.net->ns.inum;'));
+      expect(t.indexOf('$netns = (uint64)$skb->sk->__sk_common.skc_net.net->ns.inum;')).toBeLessThan(t.indexOf('$netns = (uint64)((struct sock *)$rxsk)->__sk_common.skc_net.net->ns.inum;'));
+    }
+  });
+
   it('leaves no placeholder anywhere, comments included', () => {
     for (const v of [V017, V023]) {
       const p = buildProgram({ signals: [...ALL, TLP_KPROBE], version: v, dropPredicate: '($sport == 53)', tcpSockPredicate: '($netns == 7)', minReason: 2 });
