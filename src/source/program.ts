@@ -84,11 +84,16 @@ const keyList = (prefix: string, n: number) => Array.from({ length: n }, (_, i) 
 function expandAggregate(indent: string, kind: string, nKeys: number, value: string, nOverflow: number, maxFlows: number): string {
   const k = keyList('k', nKeys);
   const o = keyList('o', nOverflow);
+  // One lookup of the seen map per event for a known key (the flood case),
+  // two hash operations in all: ~10 % of a drop flood's packet rate.
   const gen = (e: number) => [
-    `if (@s${kind}${e}[${k}] == 0) {`,
-    `  if (@n${kind}${e} < ${maxFlows}) { @s${kind}${e}[${k}] = 1; @n${kind}${e} = @n${kind}${e} + 1; }`,
+    // One variable per generation: bpftrace 0.17 types a map read as 'none'
+    // in its first pass and refuses to assign that over an int64 variable.
+    `$seen${e} = @s${kind}${e}[${k}];`,
+    `if ($seen${e} == 0) {`,
+    `  if (@n${kind}${e} < ${maxFlows}) { @s${kind}${e}[${k}] = 1; @n${kind}${e} = @n${kind}${e} + 1; $seen${e} = 1; }`,
     `}`,
-    `if (@s${kind}${e}[${k}] != 0) { @${kind}${e}[${k}] = stats(${value}); } else { @o${kind}${e}[${o}] = stats(${value}); }`,
+    `if ($seen${e} != 0) { @${kind}${e}[${k}] = stats(${value}); } else { @o${kind}${e}[${o}] = stats(${value}); }`,
   ];
   const lines = ['if (@epoch == 0) {', ...gen(0).map((l) => '  ' + l), '} else {', ...gen(1).map((l) => '  ' + l), '}'];
   return lines.map((l) => indent + l).join('\n');

@@ -228,9 +228,12 @@ describe('buildProgram: in-kernel aggregation (DROPTRACE_AGGREGATE)', () => {
     // How many probes carry this kind: d once, r in retrans+synack+tlp, i once.
     const probes = kind === 'r' ? 3 : 1;
     for (const e of [0, 1]) {
-      expect(count(t, `if (@s${kind}${e}[${k}] == 0) {`)).toBe(probes);
-      expect(count(t, `if (@n${kind}${e} < 4096) { @s${kind}${e}[${k}] = 1; @n${kind}${e} = @n${kind}${e} + 1; }`)).toBe(probes);
-      expect(count(t, `if (@s${kind}${e}[${k}] != 0) { @${kind}${e}[${k}] = stats(${value}); } else { @o${kind}${e}[${o}] = stats(${value}); }`)).toBe(probes);
+      // The seen map is read once per event; a new key is recorded only while under the bound.
+      expect(count(t, `$seen${e} = @s${kind}${e}[${k}];\n`)).toBe(probes);
+      expect(count(t, `if ($seen${e} == 0) {`)).toBeGreaterThanOrEqual(probes);
+      expect(count(t, `if (@n${kind}${e} < 4096) { @s${kind}${e}[${k}] = 1; @n${kind}${e} = @n${kind}${e} + 1; $seen${e} = 1; }`)).toBe(probes);
+      expect(count(t, `if ($seen${e} != 0) { @${kind}${e}[${k}] = stats(${value}); } else { @o${kind}${e}[${o}] = stats(${value}); }`)).toBe(probes);
+      expect(count(t, `@s${kind}${e}[${k}]`)).toBe(2 * probes);
     }
     // Epoch 0 first, epoch 1 in the else branch, inside one if.
     const i0 = t.indexOf(`@${kind}0[${k}] = stats(`);
