@@ -23,17 +23,21 @@ export const ALL_VARIANTS: Array<{ name: string; signal: SignalChoice }> = [
   { name: 'drops/tracepoint', signal: sig('drops', 'tracepoint', 'drops/kfree_skb.bt') },
   { name: 'drops/rawtracepoint', signal: sig('drops', 'rawtracepoint', 'drops/kfree_skb.raw.bt') },
   { name: 'retransmits/tracepoint', signal: sig('retransmits', 'tracepoint', 'retransmits/tcp_retransmit_skb.bt') },
+  { name: 'retransmits/rawtracepoint', signal: sig('retransmits', 'rawtracepoint', 'retransmits/tcp_retransmit_skb.raw.bt') },
   { name: 'synack-retransmits/tracepoint', signal: sig('synack-retransmits', 'tracepoint', 'retransmits/tcp_retransmit_synack.bt') },
+  { name: 'synack-retransmits/rawtracepoint', signal: sig('synack-retransmits', 'rawtracepoint', 'retransmits/tcp_retransmit_synack.raw.bt') },
   { name: 'loss-probes/kprobe', signal: sig('loss-probes', 'kprobe', 'loss-probe/kprobe.bt') },
   { name: 'loss-probes/fentry', signal: sig('loss-probes', 'fentry', 'loss-probe/fentry.bt') },
   { name: 'incoming-loss/tracepoint', signal: sig('incoming-loss', 'tracepoint', 'incoming-loss/tcp_probe.bt') },
+  { name: 'incoming-loss/rawtracepoint', signal: sig('incoming-loss', 'rawtracepoint', 'incoming-loss/tcp_probe.raw.bt') },
   { name: 'flow-ends/tracepoint', signal: sig('flow-ends', 'tracepoint', 'flow-ends/inet_sock_set_state.bt') },
+  { name: 'flow-ends/rawtracepoint', signal: sig('flow-ends', 'rawtracepoint', 'flow-ends/inet_sock_set_state.raw.bt') },
 ];
 
 /** Why a variant can't be compiled here at all (bpftrace refuses before emitting code). */
 function cannotCompile(name: string, c: Capabilities): string | undefined {
   const v = c.bpftrace.version;
-  if (name === 'drops/rawtracepoint' && (v.major === 0 && v.minor < 21)) return `bpftrace ${v.text} rejects rawtracepoint attach points`;
+  if (name.endsWith('/rawtracepoint') && (v.major === 0 && v.minor < 21)) return `bpftrace ${v.text} rejects rawtracepoint attach points`;
   if (name === 'loss-probes/fentry' && !c.bpftrace.fentrySupported) {
     return 'bpftrace refuses fentry at compile time on a kernel without BPF trampolines (it probes the kernel before code generation); covered by unit tests of the generated text only';
   }

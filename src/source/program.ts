@@ -59,6 +59,8 @@ const INCLUDE_RE = /^\s*DROPTRACE_INCLUDE\(([\w./-]+)\)\s*$/gm;
 const SOCKET_FILE_WORDS: Record<string, { type: string; code: number; segLen: string }> = {
   'retransmits/tcp_retransmit_skb.bt': { type: 'retrans', code: 1, segLen: '((struct sk_buff *)args->skbaddr)->len' },
   'retransmits/tcp_retransmit_synack.bt': { type: 'synack', code: 2, segLen: '0' },
+  'retransmits/tcp_retransmit_skb.raw.bt': { type: 'retrans', code: 1, segLen: '((struct sk_buff *)arg1)->len' },
+  'retransmits/tcp_retransmit_synack.raw.bt': { type: 'synack', code: 2, segLen: '0' },
   'loss-probe/kprobe.bt': { type: 'tlp', code: 3, segLen: '0' },
   'loss-probe/fentry.bt': { type: 'tlp', code: 3, segLen: '0' },
 };

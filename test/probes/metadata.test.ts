@@ -19,7 +19,7 @@ function printedFields(text: string): Set<string> {
 }
 
 describe('probes/*/probe.json', () => {
-  for (const [dir, variant] of [['drops', 'drops/tracepoint'], ['drops', 'drops/rawtracepoint'], ['retransmits', 'retransmits/tracepoint'], ['incoming-loss', 'incoming-loss/tracepoint'], ['flow-ends', 'flow-ends/tracepoint']] as const) {
+  for (const [dir, variant] of [['drops', 'drops/tracepoint'], ['drops', 'drops/rawtracepoint'], ['retransmits', 'retransmits/tracepoint'], ['retransmits', 'retransmits/rawtracepoint'], ['incoming-loss', 'incoming-loss/tracepoint'], ['incoming-loss', 'incoming-loss/rawtracepoint'], ['flow-ends', 'flow-ends/tracepoint'], ['flow-ends', 'flow-ends/rawtracepoint']] as const) {
     it(`${variant}: metadata lists exactly the printed fields`, () => {
       const m = meta(dir);
       const v = ALL_VARIANTS.find((x) => x.name === variant)!;

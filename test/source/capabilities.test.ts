@@ -191,17 +191,23 @@ describe('detectCapabilities with injected paths', () => {
     expect(() => assertRunnable(c)).not.toThrow();
   });
 
-  it('this machine’s shape with bpftrace 0.23: drops via rawtracepoint (not skipped by recursion protection)', async () => {
+  it('this machine’s shape with bpftrace 0.23: every tracepoint signal via its raw tracepoint (fast start, never skipped)', async () => {
     const c = await detect({}, info('0.23.2-no-fentry-reconstructed.txt'), 0, fakeBpftrace023());
     expect(c.bpftrace.version.text).toBe('0.23.2');
     expect(c.signals.map((s) => [s.signal, s.variant, s.degraded])).toEqual([
       ['drops', 'rawtracepoint', false],
-      ['retransmits', 'tracepoint', false],
-      ['synack-retransmits', 'tracepoint', false],
+      ['retransmits', 'rawtracepoint', false],
+      ['synack-retransmits', 'rawtracepoint', false],
       ['loss-probes', 'inferred', true],
-      ['incoming-loss', 'tracepoint', false],
-      ['flow-ends', 'tracepoint', false],
+      ['incoming-loss', 'rawtracepoint', false],
+      ['flow-ends', 'rawtracepoint', false],
     ]);
+    expect(c.signals.map((s) => s.files)).toEqual([
+      ['drops/kfree_skb.raw.bt'], ['retransmits/tcp_retransmit_skb.raw.bt'], ['retransmits/tcp_retransmit_synack.raw.bt'], [],
+      ['incoming-loss/tcp_probe.raw.bt'], ['flow-ends/inet_sock_set_state.raw.bt'],
+    ]);
+    // Still only where the tracepoint exists.
+    expect(variantOf(await detect({ tcpProbe: false }, info('0.23.2-no-fentry-reconstructed.txt'), 0, fakeBpftrace023()), 'incoming-loss').variant).toBe('unavailable');
     expect(variantOf(c, 'drops').files).toEqual(['drops/kfree_skb.raw.bt']);
     expect(variantOf(c, 'drops').detail).toContain('rawtracepoint:kfree_skb');
     expect(() => assertRunnable(c)).not.toThrow();
