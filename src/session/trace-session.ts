@@ -102,8 +102,15 @@ export class TraceSession {
     assertRunnable(this.capabilities);
     for (const s of this.capabilities.signals) if (s.degraded) this.warn(`signal ${s.signal}: ${s.variant} — ${s.detail}`);
 
-    const symbols = KallsymsSymbolizer.fromFile(this.o.kallsymsPath ?? join(this.o.detect?.procRoot ?? '/proc', 'kallsyms'));
-    if (!symbols.available) this.warn('kernel addresses are hidden (kptr_restrict or not root): locations are shown as raw hex');
+    // kallsyms (~0.3 s to parse) is loaded right after bpftrace is spawned,
+    // while it compiles on another core; no output line is handled before.
+    let symbols: KallsymsSymbolizer | null = null;
+    const loadSymbols = (): KallsymsSymbolizer => {
+      if (symbols) return symbols;
+      symbols = KallsymsSymbolizer.fromFile(this.o.kallsymsPath ?? join(this.o.detect?.procRoot ?? '/proc', 'kallsyms'));
+      if (!symbols.available) this.warn('kernel addresses are hidden (kptr_restrict or not root): locations are shown as raw hex');
+      return symbols;
+    };
     const reasons = loadReasons(this.capabilities.tracefs.path!);
     if (reasons.size === 0) this.warn('could not read drop reason names from tracefs; reasons are shown as numbers');
     const interfaces = new InterfaceResolver();
@@ -135,7 +142,11 @@ export class TraceSession {
       });
       if (program.included.length === 0) throw new UsageError('the filters exclude every signal (e.g. --filter-proto udp with only TCP signals available)');
       this.included = program.included;
-      this.enricher = new Enricher({ symbols, reasons, interfaces, hostName: this.host, tlpObserved: tlpObserved(), clock });
+      // Spawned synchronously here; its lines are handled only after the
+      // enricher and aggregator below exist (same tick).
+      const launched = this.launch(program.text, agg ? this.mapKeysEnv(agg.maxFlows) : {});
+      launched.catch(() => undefined);
+      this.enricher = new Enricher({ symbols: loadSymbols(), reasons, interfaces, hostName: this.host, tlpObserved: tlpObserved(), clock });
       if (agg) {
         const flows = new FlowAggregator({
           enricher: this.enricher, clock, hostName: this.host, intervalNs, phaseNs, startNs: systemClock.monoNs(),
@@ -158,7 +169,7 @@ export class TraceSession {
         });
       }
       try {
-        await this.launch(program.text, agg ? this.mapKeysEnv(agg.maxFlows) : {});
+        await launched;
         return;
       } catch (e) {
         // One optional signal that fails to compile or attach must not stop
