@@ -164,14 +164,27 @@ function decodeEnvelope(o: Record<string, unknown>, line: string): WireMessage {
   }
 }
 
+const I64_MIN = -(1n << 63n);
+const U64_LIMIT = 1n << 64n;
+
 function decodeMapLine(line: string): WireMessage {
   const m = MAP_ENTRY_RE.exec(line);
   if (m) {
-    const printed = m[2].split(', ').map((k) => BigInt(k));
     // bpftrace prints u64 keys as int64; anything outside [-2^63, 2^64) is not
     // one of our keys, and asUintN would silently wrap it onto another flow.
-    if (printed.some((k) => k < -(1n << 63n) || k >= 1n << 64n)) return { kind: 'undecodable', line, why: 'map key outside 64 bits' };
-    const keys = printed.map((k) => BigInt.asUintN(64, k));
+    // One BigInt per non-negative key (the usual case) and no per-key
+    // constants: a window of a million flows is a million of these lines.
+    const printed = m[2].split(', ');
+    const keys = new Array<bigint>(printed.length);
+    for (let i = 0; i < printed.length; i++) {
+      const text = printed[i];
+      let k = BigInt(text);
+      if (text.charCodeAt(0) === 45 /* - */) {
+        if (k < I64_MIN) return { kind: 'undecodable', line, why: 'map key outside 64 bits' };
+        k = BigInt.asUintN(64, k);
+      } else if (text.length > 19 && k >= U64_LIMIT) return { kind: 'undecodable', line, why: 'map key outside 64 bits' };
+      keys[i] = k;
+    }
     const count = Number(m[3]);
     const total = Number(BigInt.asUintN(64, BigInt(m[4])));
     return { kind: 'map-entry', entry: { map: m[1], keys, count, total } };
