@@ -86,8 +86,8 @@ const keyList = (prefix: string, n: number) => Array.from({ length: n }, (_, i) 
 function expandAggregate(indent: string, kind: string, nKeys: number, value: string, nOverflow: number, maxFlows: number): string {
   const k = keyList('k', nKeys);
   const o = keyList('o', nOverflow);
-  // One lookup of the seen map per event for a known key (the flood case),
-  // two hash operations in all: ~10 % of a drop flood's packet rate.
+  // One lookup of the seen map per event for a known key (the flood case):
+  // two hash operations per counted event instead of three.
   const gen = (e: number) => [
     // One variable per generation: bpftrace 0.17 types a map read as 'none'
     // in its first pass and refuses to assign that over an int64 variable.
