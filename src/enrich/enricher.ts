@@ -56,8 +56,8 @@ export class Enricher {
 
   drop(ev: DropWire): EcsRecord {
     // Hot path (one call per streamed drop): plain property assignments in a
-    // fixed order instead of conditional spreads, and cached strings — about
-    // twice the throughput, same JSON (key order included).
+    // fixed order instead of conditional spreads, and cached strings: fewer
+    // allocations per event, same JSON (key order included).
     const [sip, dip] = this.addrs(ev);
     const { direction, path } = this.paths.classify(ev.iif, ev.dst_in);
     const loc = this.d.symbols.lookup(ev.loc);
