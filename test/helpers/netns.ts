@@ -49,6 +49,19 @@ export class Lab {
     return sh('ip', ['netns', 'exec', ns, cmd, ...args], input);
   }
 
+  /**
+   * Two hosts on one veth pair: A is NET.1, B is NET.2 (a /24). With
+   * `bInputRules`, B gets `table inet dtest` whose input chain holds them
+   * (count them with nftCounter(B, 'dtest', comment)).
+   */
+  hosts(net: string, tag: string, bInputRules?: string): { A: string; B: string } {
+    const A = this.ns('A');
+    const B = this.ns('B');
+    this.link(A, `${net}.1/24`, B, `${net}.2/24`, `${this.prefix}${tag}`);
+    if (bInputRules) this.nft(B, `table inet dtest {\n  chain c_in { type filter hook input priority 0;\n    ${bInputRules}\n  }\n}\n`);
+    return { A, B };
+  }
+
   /** Load an nftables ruleset (our own constant text) into a namespace. */
   nft(ns: string, ruleset: string): void {
     this.exec(ns, 'nft', ['-f', '-'], ruleset);

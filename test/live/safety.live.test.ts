@@ -141,14 +141,7 @@ describe('--filter-port selects flows in the kernel', () => {
   let dt: Running;
 
   beforeAll(async () => {
-    A = lab.ns('A');
-    B = lab.ns('B');
-    lab.link(A, '10.212.1.1/24', B, '10.212.1.2/24', `${lab.prefix}p`);
-    lab.nft(B, `table inet dtest {
-      chain c_in { type filter hook input priority 0;
-        udp dport 40611 counter drop comment "wanted";
-        udp dport 40612 counter drop comment "other"; }
-    }`);
+    ({ A, B } = lab.hosts('10.212.1', 'p', 'udp dport 40611 counter drop comment "wanted"; udp dport 40612 counter drop comment "other";'));
     dt = startDroptrace(['tail', '--json', '--filter-port', '40611']);
     await dt.ready();
   });
@@ -332,12 +325,7 @@ describe('bpftrace killed with SIGKILL mid-run', () => {
   let dt: Running;
 
   beforeAll(async () => {
-    A = lab.ns('A');
-    B = lab.ns('B');
-    lab.link(A, '10.213.1.1/24', B, '10.213.1.2/24', `${lab.prefix}k`);
-    lab.nft(B, `table inet dtest {
-      chain c_in { type filter hook input priority 0; udp dport 40621 counter drop comment "in-drop"; }
-    }`);
+    ({ A, B } = lab.hosts('10.213.1', 'k', 'udp dport 40621 counter drop comment "in-drop";'));
     dt = startDroptrace(['tail', '--json', '--filter-netns', String(lab.netnsInode(B))]);
   });
 

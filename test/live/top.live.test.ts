@@ -17,12 +17,7 @@ describe('droptrace top (through tmux)', () => {
   let A: string, B: string;
 
   beforeAll(() => {
-    A = lab.ns('A');
-    B = lab.ns('B');
-    lab.link(A, '10.203.1.1/24', B, '10.203.1.2/24', `${lab.prefix}t`);
-    lab.nft(B, `table inet dtest {
-      chain c_in { type filter hook input priority 0; udp dport 40201 counter drop comment "flood"; }
-    }`);
+    ({ A, B } = lab.hosts('10.203.1', 't', 'udp dport 40201 counter drop comment "flood";'));
   });
 
   afterAll(() => {

@@ -99,13 +99,8 @@ describe('end to end: kernel drops and retransmits → droptrace run → files a
     expect(process.getuid?.()).toBe(0);
     url = inject('esUrl');
     es = client(url);
-    A = lab.ns('A');
-    B = lab.ns('B');
-    lab.link(A, '10.204.1.1/24', B, '10.204.1.2/24', `${lab.prefix}e`);
     // B (traced): UDP from A to 40201 is dropped on input → drops in B.
-    lab.nft(B, `table inet dtest {
-      chain c_in { type filter hook input priority 0; udp dport 40201 counter drop comment "udp-drop"; }
-    }`);
+    ({ A, B } = lab.hosts('10.204.1', 'e', 'udp dport 40201 counter drop comment "udp-drop";'));
     // A (not traced): 10 % of B's TCP segments to 40202 are lost on the way
     // in → B, the sender, retransmits (egress, in B's netns).
     lab.nft(A, `table inet dtest {
