@@ -6,7 +6,7 @@
 // because the drop probe reads the packet's own IPv4 header.
 import type { EcsRecord } from '../record/ecs.js';
 import type { FlowEndWire } from '../decode/wire.js';
-import { ipv4FromWord, ipv6FromWords } from '../decode/address.js';
+import { wireAddresses } from '../decode/address.js';
 
 export type EndReason = 'fin' | 'reset';
 
@@ -35,8 +35,7 @@ export function connectionKeyOfRecord(r: EcsRecord): string | null {
 }
 
 export function connectionKeyOfEnd(e: FlowEndWire): string {
-  const v6 = e.l3 === 6;
-  const local = { ip: v6 ? ipv6FromWords(e.s6) : ipv4FromWord(e.s4), port: e.sport };
-  const peer = { ip: v6 ? ipv6FromWords(e.d6) : ipv4FromWord(e.d4), port: e.dport };
-  return connectionKey(e.netns, local, peer);
+  // The probe prints l3 4 or 6 only (a TCP socket's family).
+  const [local, peer] = wireAddresses(e);
+  return connectionKey(e.netns, { ip: local ?? '', port: e.sport }, { ip: peer ?? '', port: e.dport });
 }

@@ -44,3 +44,10 @@ export function compressIpv6(groups: number[]): string {
   const tail = hex.slice(bestStart + bestLen).join(':');
   return `${head}::${tail}`;
 }
+
+/** Source and destination of a wire event as text (undefined when neither IPv4 nor IPv6). */
+export function wireAddresses(ev: { l3: number; s4: number; d4: number; s6: string; d6: string }): [string | undefined, string | undefined] {
+  if (ev.l3 === 4) return [ipv4FromWord(ev.s4), ipv4FromWord(ev.d4)];
+  if (ev.l3 === 6) return [ipv6FromWords(ev.s6), ipv6FromWords(ev.d6)];
+  return [undefined, undefined];
+}

@@ -3,7 +3,7 @@
 // failures never drop an event: missing names are simply left out.
 import type { EcsRecord, RetransmitType } from '../record/ecs.js';
 import type { DropWire, TcpSockWire, IncomingWire, EventWire } from '../decode/wire.js';
-import { ipv4FromWord, ipv6FromWords } from '../decode/address.js';
+import { wireAddresses } from '../decode/address.js';
 import type { KallsymsSymbolizer } from './kallsyms.js';
 import type { ReasonTable } from './reasons.js';
 import type { InterfaceResolver } from './interfaces.js';
@@ -48,17 +48,11 @@ export class Enricher {
     return this.d.symbols.lookup(hexAddress);
   }
 
-  private addrs(ev: { l3: number; s4: number; d4: number; s6: string; d6: string }): [string | undefined, string | undefined] {
-    if (ev.l3 === 4) return [ipv4FromWord(ev.s4), ipv4FromWord(ev.d4)];
-    if (ev.l3 === 6) return [ipv6FromWords(ev.s6), ipv6FromWords(ev.d6)];
-    return [undefined, undefined];
-  }
-
   drop(ev: DropWire): EcsRecord {
     // Hot path (one call per streamed drop): plain property assignments in a
     // fixed order instead of conditional spreads, and cached strings: fewer
     // allocations per event, same JSON (key order included).
-    const [sip, dip] = this.addrs(ev);
+    const [sip, dip] = wireAddresses(ev);
     const { direction, path } = this.paths.classify(ev.iif, ev.dst_in);
     const loc = this.d.symbols.lookup(ev.loc);
     const l3 = ev.l3;
@@ -120,7 +114,7 @@ export class Enricher {
   }
 
   tcpSock(ev: TcpSockWire): EcsRecord {
-    const [sip, dip] = this.addrs(ev);
+    const [sip, dip] = wireAddresses(ev);
     let type: RetransmitType;
     let action: 'tcp-retransmit' | 'tcp-loss-probe';
     let tlpSource: 'observed' | 'inferred' | undefined;
@@ -161,7 +155,7 @@ export class Enricher {
 
   /** Receiver-side loss: the lost packets came from the peer (source) toward us. */
   incoming(ev: IncomingWire): EcsRecord {
-    const [sip, dip] = this.addrs(ev);
+    const [sip, dip] = wireAddresses(ev);
     const action = incomingAction(ev.action) ?? 'tcp-incoming-out-of-order';
     return {
       '@timestamp': this.iso(ev.ts),

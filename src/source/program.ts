@@ -86,11 +86,11 @@ const keyList = (prefix: string, n: number) => Array.from({ length: n }, (_, i) 
 function expandAggregate(indent: string, kind: string, nKeys: number, value: string, nOverflow: number, maxFlows: number): string {
   const k = keyList('k', nKeys);
   const o = keyList('o', nOverflow);
-  // One lookup of the seen map per event for a known key (the flood case):
-  // two hash operations per counted event instead of three.
+  // The seen map is read once per event into $seen<e> (two hash operations
+  // per counted event for a known key, the flood case). One variable per
+  // generation: bpftrace 0.17 types a map read as 'none' in its first pass
+  // and refuses to assign that over an int64 variable.
   const gen = (e: number) => [
-    // One variable per generation: bpftrace 0.17 types a map read as 'none'
-    // in its first pass and refuses to assign that over an int64 variable.
     `$seen${e} = @s${kind}${e}[${k}];`,
     `if ($seen${e} == 0) {`,
     `  if (@n${kind}${e} < ${maxFlows}) { @s${kind}${e}[${k}] = 1; @n${kind}${e} = @n${kind}${e} + 1; $seen${e} = 1; }`,

@@ -25,7 +25,8 @@ export async function handler(argv: Record<string, unknown>): Promise<void> {
     if (a.json) process.stdout.write(JSON.stringify({ bpftrace: c.bpftrace.version.text, results }, null, 2) + '\n');
     else {
       process.stdout.write(`compile check with bpftrace ${escapeForTerminal(c.bpftrace.version.text)} (--emit-elf, nothing attached)\n`);
-      for (const r of results) process.stdout.write(`${r.variant.padEnd(Math.max(...results.map((x) => x.variant.length)) + 2)}${r.mode.padEnd(11)}${r.status.padEnd(11)}${escapeForTerminal(r.detail)}\n`);
+      const nameWidth = Math.max(...results.map((x) => x.variant.length)) + 2;
+      for (const r of results) process.stdout.write(`${r.variant.padEnd(nameWidth)}${r.mode.padEnd(11)}${r.status.padEnd(11)}${escapeForTerminal(r.detail)}\n`);
     }
     const failed = results.filter((r) => r.status === 'failed');
     if (failed.length) throw new TracerError(`${failed.length} probe variant(s) failed to compile: ${failed.map((f) => `${f.variant} (${f.mode})`).join(', ')}`);
