@@ -1,7 +1,7 @@
 // Run the real CLI as a black box: spawn `bin/droptrace.js`, wait for its
 // --ready-file, collect stdout lines and stderr, stop it with SIGINT.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -73,9 +73,9 @@ export function startDroptrace(args: string[], env: Record<string, string> = {})
 }
 
 /** Run the CLI to completion (for error-path tests). */
-export function runDroptrace(args: string[], opts: { env?: Record<string, string>; uid?: number; gid?: number; timeoutMs?: number } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runDroptrace(args: string[], opts: { env?: Record<string, string>; uid?: number; gid?: number; timeoutMs?: number; cli?: string } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((res) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
+    const child = spawn(process.execPath, [opts.cli ?? CLI, ...args], {
       env: { PATH: process.env.PATH ?? '', ...opts.env }, uid: opts.uid, gid: opts.gid, stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '', stderr = '';
@@ -90,3 +90,23 @@ export function runDroptrace(args: string[], opts: { env?: Record<string, string
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A copy of the runnable CLI (bin, dist, probes, node_modules) that any user
+ * can read, for running it as an unprivileged user: CI clones into a
+ * `mktemp -d` directory (0700), which uid 65534 cannot even enter.
+ * node_modules is hard-linked when /tmp is on the same filesystem.
+ */
+export function worldReadableCli(): { cli: string; cleanup(): void } {
+  const dir = mkdtempSync(join(tmpdir(), 'droptrace-cli-'));
+  chmodSync(dir, 0o755);
+  for (const part of ['bin', 'dist', 'probes', 'package.json']) execFileSync('cp', ['-a', join(REPO, part), dir]);
+  try {
+    execFileSync('cp', ['-al', join(REPO, 'node_modules'), dir], { stdio: 'ignore' });
+  } catch {
+    rmSync(join(dir, 'node_modules'), { recursive: true, force: true });
+    execFileSync('cp', ['-a', join(REPO, 'node_modules'), dir]);
+  }
+  execFileSync('chmod', ['-R', 'a+rX', dir]);
+  return { cli: join(dir, 'bin', 'droptrace.js'), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}

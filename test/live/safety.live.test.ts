@@ -11,7 +11,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Lab, PY_UDP_SEND, sh } from '../helpers/netns.js';
-import { bpftraceUnderTest, runDroptrace, sleep, startDroptrace, type Running } from '../helpers/droptrace-process.js';
+import { bpftraceUnderTest, runDroptrace, sleep, startDroptrace, worldReadableCli, type Running } from '../helpers/droptrace-process.js';
 
 async function waitFor<T>(what: string, get: () => T | undefined | false, timeoutMs = 15_000): Promise<T> {
   const t0 = Date.now();
@@ -403,9 +403,15 @@ describe('a host that cannot trace: one clear error line, no stack trace', () =>
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('not root (uid/gid 65534): exit 3 for tail, run and probes-backed commands', async () => {
-    for (const cmd of [['tail'], ['tail', '--json', '--filter-port', '53'], ['run', '--json']]) {
-      const r = await runDroptrace([...cmd, ...withBt], { uid: 65534, gid: 65534 });
-      expectCleanError(r, 3, /must run as root/);
+    // The checkout itself may be unreadable to uid 65534 (CI clones into a 0700 mktemp dir).
+    const copy = worldReadableCli();
+    try {
+      for (const cmd of [['tail'], ['tail', '--json', '--filter-port', '53'], ['run', '--json']]) {
+        const r = await runDroptrace([...cmd, ...withBt], { uid: 65534, gid: 65534, cli: copy.cli });
+        expectCleanError(r, 3, /must run as root/);
+      }
+    } finally {
+      copy.cleanup();
     }
   });
 
