@@ -7,11 +7,11 @@
 // closes (FIN or RST, probes/flow-ends), when it has not been seen for
 // `idleTimeoutMs`, or at shutdown; `droptrace.flow.end_reason` says which.
 import { createHash } from 'node:crypto';
-import type { EcsRecord } from '../record/ecs.js';
+import type { Action, EcsRecord } from '../record/ecs.js';
 import type { Enricher } from '../enrich/enricher.js';
 import { enrichEvent } from '../enrich/enricher.js';
 import type { MonotonicToWall } from '../enrich/clock.js';
-import { decodeEntry, type DecodedEntry } from './keys.js';
+import { decodeEntry, type DecodedEntry, type FlowKind } from './keys.js';
 import type { WindowDump } from './window.js';
 import type { FlowEndWire, MapEntry } from '../decode/wire.js';
 import { connectionKeyOfEnd, connectionKeyOfRecord, endReason, type EndReason } from './flow-ends.js';
@@ -41,6 +41,15 @@ export interface FlowStats {
   unknownEntries: number;
   /** Connection ends received (lossy TCP sockets closing). */
   connectionEnds: number;
+  /**
+   * Events the kernel counted (keyless per-window totals) that are in no
+   * printed entry: a map insert the kernel refused. Emitted as unattributed
+   * overflow records, so sums stay exact; should stay 0 with maps sized for
+   * --max-flows.
+   */
+  unattributed: number;
+  /** Printed entries beyond the kernel's total (should never happen; a bug if not 0). */
+  totalExcess: number;
 }
 
 interface Tracked {
@@ -112,10 +121,13 @@ function overflowGroup(r: Row): string {
   return `i|${ev.action}|${ev.l3}`;
 }
 
+/** What an unattributed record of each kind counts (incoming: any of the three receiver-side actions). */
+const UNATTRIBUTED_ACTION: Record<FlowKind, Action> = { d: 'packet-dropped', r: 'tcp-retransmit', i: 'tcp-incoming-loss' };
+
 const hash = (s: string) => createHash('sha1').update(s).digest('base64url').slice(0, 22);
 
 export class FlowAggregator {
-  readonly stats: FlowStats = { windows: 0, flowRecords: 0, overflowRecords: 0, overflowCount: 0, finals: 0, unknownEntries: 0, connectionEnds: 0 };
+  readonly stats: FlowStats = { windows: 0, flowRecords: 0, overflowRecords: 0, overflowCount: 0, finals: 0, unknownEntries: 0, connectionEnds: 0, unattributed: 0, totalExcess: 0 };
   private readonly tracked = new Map<string, Tracked>();
   /** Connection ends not yet applied: applied by the first window that closes after them. */
   private ends: Array<{ ts: number; conn: string; reason: EndReason }> = [];
@@ -137,6 +149,9 @@ export class FlowAggregator {
     /** Min-heap by count of the flows kept so far (at most maxFlows). */
     heap: Row[];
     overflow: Map<string, OverflowAcc>;
+    /** Per kind: occurrences in printed entries, and the kernel's total (when the program prints one). */
+    summed: Record<FlowKind, number>;
+    totals: Partial<Record<FlowKind, number>>;
   } | null = null;
 
   private attachedNs: bigint | null = null;
@@ -166,8 +181,17 @@ export class FlowAggregator {
     this.cur = {
       startIso, endIso, ts: Number(endNs), closedAt: closedAtNs,
       window: { interval_s: Number(I / 1_000_000_000n), start_ns: String(startNs), ...(final ? { final: true } : {}) },
-      heap: [], overflow: new Map(),
+      heap: [], overflow: new Map(), summed: { d: 0, r: 0, i: 0 }, totals: {},
     };
+  }
+
+  /** The kernel's total of one kind for the open window (`@td`, `@tr`, `@ti`: t + kind). */
+  total(name: string, count: number): void {
+    const c = this.cur;
+    const kind = name.slice(1) as FlowKind;
+    if (!c || !(kind in c.summed)) return;
+    // Both generations print their total in the final window: add them.
+    c.totals[kind] = (c.totals[kind] ?? 0) + count;
   }
 
   add(e: MapEntry): void {
@@ -179,6 +203,7 @@ export class FlowAggregator {
       return;
     }
     const row: Row = { d, entry: e, seq: this.seq++, count: e.count, bytes: e.total };
+    c.summed[d.kind] += e.count;
     if (d.overflow) return this.addOverflow(row);
     const h = c.heap;
     if (h.length < this.o.maxFlows) {
@@ -232,8 +257,34 @@ export class FlowAggregator {
       this.stats.overflowCount += acc.count;
       out.push(acc.rec);
     }
+    out.push(...this.unattributedRecords(c));
     out.push(...this.closedFinals(c.closedAt));
     out.push(...this.finalsDue(this.o.clock.toWallMs(c.ts)));
+    return out;
+  }
+
+  /** Events the kernel counted but could not key (see FlowStats.unattributed), one record per kind. */
+  private unattributedRecords(c: NonNullable<typeof this.cur>): EcsRecord[] {
+    const out: EcsRecord[] = [];
+    for (const kind of Object.keys(c.totals) as FlowKind[]) {
+      const missing = c.totals[kind]! - c.summed[kind];
+      if (missing < 0) this.stats.totalExcess -= missing;
+      if (missing <= 0) continue;
+      this.stats.unattributed += missing;
+      this.stats.overflowRecords++;
+      this.stats.overflowCount += missing;
+      out.push({
+        '@timestamp': c.startIso,
+        event: { kind: 'metric', category: ['network'], action: UNATTRIBUTED_ACTION[kind], dataset: 'droptrace.flows', reason: 'unattributed', start: c.startIso, end: c.endIso },
+        host: { name: this.o.hostName },
+        droptrace: {
+          id: `${this.o.hostName}-${c.closedAt}-unattributed-${kind}`,
+          count: missing,
+          window: c.window,
+          overflow: { kernel_count: 0, collector_count: 0, unattributed_count: missing },
+        },
+      });
+    }
     return out;
   }
 

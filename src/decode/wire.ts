@@ -54,7 +54,8 @@ export type WireMessage =
   | { kind: 'stack-frame'; address: string }
   | { kind: 'stack-end' }
   | { kind: 'map-entry'; entry: MapEntry }
-  | { kind: 'scalar'; name: string; value: number }
+  /** A keyless map (`@name: N`); `gen` is the generation digit of per-window maps (`@td0`). */
+  | { kind: 'scalar'; name: string; value: number; gen?: 0 | 1 }
   | { kind: 'ready' }
   | { kind: 'attaching'; probes: number }
   | { kind: 'lost'; count: number }
@@ -79,7 +80,7 @@ const HEX_RE: Record<string, RegExp> = { loc: ADDR_RE, dst_in: ADDR_RE, s6: WORD
 const LOST_TEXT_RE = /^Lost (\d+) events?\b/;
 // bpftrace's text rendering of a stats() map entry and of a scalar map.
 const MAP_ENTRY_RE = /^@([a-z]+)[01]\[(-?\d+(?:, -?\d+)*)\]: count (\d+), average -?\d+, total (-?\d+)$/;
-const SCALAR_RE = /^@([a-z_]+): (-?\d+)$/;
+const SCALAR_RE = /^@([a-z_]+)([01]?): (-?\d+)$/;
 const ATTACH_RE = /^Attaching (\d+) probes?\.\.\.$/;
 
 export function decodeLine(raw: string): WireMessage {
@@ -190,7 +191,7 @@ function decodeMapLine(line: string): WireMessage {
     return { kind: 'map-entry', entry: { map: m[1], keys, count, total } };
   }
   const sc = SCALAR_RE.exec(line);
-  if (sc) return { kind: 'scalar', name: sc[1], value: Number(sc[2]) };
+  if (sc) return sc[2] ? { kind: 'scalar', name: sc[1], value: Number(sc[3]), gen: sc[2] === '1' ? 1 : 0 } : { kind: 'scalar', name: sc[1], value: Number(sc[3]) };
   return { kind: 'undecodable', line, why: 'unrecognised map line' };
 }
 

@@ -9,6 +9,16 @@ import { EnvironmentError } from '../errors.js';
 import { type BpftraceCommand, type BpftraceVersion, bpftraceVersion, resolveBpftrace, runBpftrace, versionAtLeast } from './bpftrace-binary.js';
 
 export type SignalName = 'drops' | 'retransmits' | 'synack-retransmits' | 'loss-probes' | 'incoming-loss' | 'flow-ends';
+/** The kernel event (tracepoint / function) each signal's program attaches to. */
+export const SIGNAL_EVENTS: Record<SignalName, string> = {
+  drops: 'kfree_skb',
+  retransmits: 'tcp_retransmit_skb',
+  'synack-retransmits': 'tcp_retransmit_synack',
+  'loss-probes': 'tcp_send_loss_probe',
+  'incoming-loss': 'tcp_probe',
+  'flow-ends': 'inet_sock_set_state',
+};
+
 export type Variant = 'tracepoint' | 'rawtracepoint' | 'fentry' | 'kprobe' | 'inferred' | 'unavailable';
 
 export interface SignalChoice {
