@@ -72,6 +72,8 @@ interface Row {
   seq: number;
   count: number;
   bytes: number;
+  /** GSO segments (TCP kinds; 0 for drops). */
+  segments: number;
 }
 
 interface OverflowAcc {
@@ -80,8 +82,12 @@ interface OverflowAcc {
   first: Row;
   count: number;
   bytes: number;
+  segments: number;
   kernel: number;
 }
+
+/** TCP records carry segments beside occurrences (an skb can hold several segments). */
+const withSegments = (kind: FlowKind) => kind !== 'd';
 
 /** Order for the top-K heap: smaller count first; on ties the later arrival is evicted first. */
 const less = (a: Row, b: Row) => a.count < b.count || (a.count === b.count && a.seq > b.seq);
@@ -202,7 +208,7 @@ export class FlowAggregator {
       this.stats.unknownEntries++;
       return;
     }
-    const row: Row = { d, entry: e, seq: this.seq++, count: e.count, bytes: e.total };
+    const row: Row = { d, entry: e, seq: this.seq++, count: e.count, bytes: e.total, segments: e.segments };
     c.summed[d.kind] += e.count;
     if (d.overflow) return this.addOverflow(row);
     const h = c.heap;
@@ -243,6 +249,7 @@ export class FlowAggregator {
       if (m) {
         m.count += acc.count;
         m.bytes += acc.bytes;
+        m.segments += acc.segments;
         m.kernel += acc.kernel;
       } else merged.set(g, { ...acc, rec });
     }
@@ -251,6 +258,7 @@ export class FlowAggregator {
         id: `${this.o.hostName}-${c.closedAt}-overflow-${hash(g)}`,
         count: acc.count,
         bytes: acc.bytes,
+        ...(withSegments(acc.first.d.kind) ? { segments: acc.segments } : {}),
         overflow: { kernel_count: acc.kernel, collector_count: acc.count - acc.kernel },
       });
       this.stats.overflowRecords++;
@@ -329,11 +337,12 @@ export class FlowAggregator {
     const g = overflowGroup(r);
     let acc = c.overflow.get(g);
     if (!acc) {
-      acc = { rec: null, first: r, count: 0, bytes: 0, kernel: 0 };
+      acc = { rec: null, first: r, count: 0, bytes: 0, segments: 0, kernel: 0 };
       c.overflow.set(g, acc);
     }
     acc.count += r.count;
     acc.bytes += r.bytes;
+    acc.segments += r.segments;
     if (r.d.overflow) acc.kernel += r.count;
   }
 
@@ -368,6 +377,7 @@ export class FlowAggregator {
     const dt = rec.droptrace as Record<string, unknown>;
     // Per-event details that don't describe a whole window.
     delete dt.bytes;
+    delete dt.segments;
     delete dt.incoming;
     delete (dt.tcp as Record<string, unknown> | undefined)?.flags;
     delete (dt.tcp as Record<string, unknown> | undefined)?.retransmits;
@@ -378,7 +388,7 @@ export class FlowAggregator {
   private flowRecord(r: Row, startIso: string, endIso: string, window: Record<string, unknown>, closedAt: number): EcsRecord {
     const rec = this.base(r, startIso, endIso, window);
     const flowId = hash(keyOf(r));
-    Object.assign(rec.droptrace, { id: `${this.o.hostName}-${closedAt}-${flowId}`, count: r.count, bytes: r.bytes, flow: { id: flowId } });
+    Object.assign(rec.droptrace, { id: `${this.o.hostName}-${closedAt}-${flowId}`, count: r.count, bytes: r.bytes, ...(withSegments(r.d.kind) ? { segments: r.segments } : {}), flow: { id: flowId } });
     return rec;
   }
 

@@ -16,6 +16,8 @@ export interface TcpSockWire {
   ts: number; state: number; ca_state: number; pending: number; retransmits: number;
   netns: number; l3: number; s4: number; d4: number; s6: string; d6: string;
   sport: number; dport: number; len: number; cpu: number;
+  /** GSO/TSO segments of the retransmitted skb (tcp_skb_pcount); absent from older probe output. */
+  segs?: number;
 }
 
 /** Receiver-side loss seen on tcp:tcp_probe (probes/incoming-loss): s* is the peer. */
@@ -25,6 +27,8 @@ export interface IncomingWire {
   action: number;
   ts: number; seq: number; rcv_nxt: number; netns: number; l3: number; s4: number; d4: number; s6: string; d6: string;
   sport: number; dport: number; len: number; cpu: number;
+  /** Segments of the arriving skb (GRO: several). */
+  segs?: number;
 }
 
 export type EventWire = DropWire | TcpSockWire | IncomingWire;
@@ -43,7 +47,10 @@ export interface MapEntry {
   /** Keys as unsigned 64-bit values (bpftrace prints them signed). */
   keys: bigint[];
   count: number;
+  /** Sum of the values (bytes). */
   total: number;
+  /** Sum of the segment counts packed above bit 40 of the TCP maps' values (r, i); 0 elsewhere. */
+  segments: number;
 }
 
 export type WireMessage =
@@ -69,6 +76,7 @@ const SOCK_HEX = ['s6', 'd6'] as const;
 const INCOMING_NUMERIC = ['ts', 'action', 'seq', 'rcv_nxt', 'netns', 'l3', 's4', 'd4', 'sport', 'dport', 'len', 'cpu'] as const;
 const END_NUMERIC = ['ts', 'oldstate', 'retrans', 'ooo', 'netns', 'l3', 's4', 'd4', 'sport', 'dport'] as const;
 const FLUSH_NUMERIC = ['from', 'to', 'ts'] as const;
+const OPTIONAL_SEGS = ['segs'] as const;
 
 // Kernel addresses are printed "0x%llx"; IPv6 addresses as four "%08x" words
 // (exactly 32 digits). Anything else would be misread downstream: BigInt()
@@ -125,9 +133,9 @@ function decodeObject(o: Record<string, unknown>, line: string): WireMessage {
     case 'retrans':
     case 'synack':
     case 'tlp':
-      return checked(o, SOCK_NUMERIC, SOCK_HEX, line);
+      return checked(o, SOCK_NUMERIC, SOCK_HEX, line, OPTIONAL_SEGS);
     case 'incoming':
-      return checked(o, INCOMING_NUMERIC, SOCK_HEX, line);
+      return checked(o, INCOMING_NUMERIC, SOCK_HEX, line, OPTIONAL_SEGS);
     case 'end': {
       const m = checked(o, END_NUMERIC, SOCK_HEX, line);
       return m.kind === 'event' ? { kind: 'flow-end', end: m.event as unknown as FlowEndWire } : m;
@@ -166,6 +174,8 @@ function decodeEnvelope(o: Record<string, unknown>, line: string): WireMessage {
 }
 
 const I64_MIN = -(1n << 63n);
+const PACKED_MAPS = new Set(['r', 'or', 'i', 'oi']);
+const BYTES_MASK = (1n << 40n) - 1n;
 const U64_LIMIT = 1n << 64n;
 
 function decodeMapLine(line: string): WireMessage {
@@ -187,8 +197,12 @@ function decodeMapLine(line: string): WireMessage {
       keys[i] = k;
     }
     const count = Number(m[3]);
-    const total = Number(BigInt.asUintN(64, BigInt(m[4])));
-    return { kind: 'map-entry', entry: { map: m[1], keys, count, total } };
+    const t = BigInt.asUintN(64, BigInt(m[4]));
+    // The TCP probes sum `bytes | segments << 40` (probes/shared/*.bt.inc).
+    const packed = PACKED_MAPS.has(m[1]);
+    const total = Number(packed ? t & BYTES_MASK : t);
+    const segments = packed ? Number(t >> 40n) : 0;
+    return { kind: 'map-entry', entry: { map: m[1], keys, count, total, segments } };
   }
   const sc = SCALAR_RE.exec(line);
   if (sc) return sc[2] ? { kind: 'scalar', name: sc[1], value: Number(sc[3]), gen: sc[2] === '1' ? 1 : 0 } : { kind: 'scalar', name: sc[1], value: Number(sc[3]) };
@@ -205,10 +219,14 @@ function checked(
   numeric: readonly string[],
   hex: readonly string[],
   line: string,
+  optional: readonly string[] = [],
 ): WireMessage {
   for (const k of numeric) {
     const v = o[k];
     if (!isCount(v)) return { kind: 'undecodable', line, why: `field ${k} is not a non-negative integer` };
+  }
+  for (const k of optional) {
+    if (k in o && !isCount(o[k])) return { kind: 'undecodable', line, why: `field ${k} is not a non-negative integer` };
   }
   for (const k of hex) {
     const v = o[k];

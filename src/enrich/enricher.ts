@@ -149,6 +149,7 @@ export class Enricher {
         netns: { inode: ev.netns },
         path: 'local-out',
         ...(ev.len ? { bytes: ev.len } : {}),
+        ...(ev.segs !== undefined && ev.t === 'retrans' ? { segments: ev.segs } : {}),
       },
     } as EcsRecord;
   }
@@ -170,6 +171,7 @@ export class Enricher {
         netns: { inode: ev.netns },
         path: 'local-in',
         ...(ev.len ? { bytes: ev.len } : {}),
+        ...(ev.segs !== undefined ? { segments: ev.segs } : {}),
       },
     } as EcsRecord;
   }

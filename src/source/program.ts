@@ -54,16 +54,31 @@ export interface Program {
 
 const INCLUDE_RE = /^\s*DROPTRACE_INCLUDE\(([\w./-]+)\)\s*$/gm;
 
-// Fixed per-file substitutions: event type word and segment-length expression.
-// The code goes into the aggregation key (src/aggregate/keys.ts reads it back).
-const SOCKET_FILE_WORDS: Record<string, { type: string; code: number; segLen: string }> = {
-  'retransmits/tcp_retransmit_skb.bt': { type: 'retrans', code: 1, segLen: '((struct sk_buff *)args->skbaddr)->len' },
-  'retransmits/tcp_retransmit_synack.bt': { type: 'synack', code: 2, segLen: '0' },
-  'retransmits/tcp_retransmit_skb.raw.bt': { type: 'retrans', code: 1, segLen: '((struct sk_buff *)arg1)->len' },
-  'retransmits/tcp_retransmit_synack.raw.bt': { type: 'synack', code: 2, segLen: '0' },
-  'loss-probe/kprobe.bt': { type: 'tlp', code: 3, segLen: '0' },
-  'loss-probe/fentry.bt': { type: 'tlp', code: 3, segLen: '0' },
+// Fixed per-file substitutions: event type word, segment-length and
+// segment-count expressions. The code goes into the aggregation key
+// (src/aggregate/keys.ts reads it back). SKB is the retransmitted skb.
+const RETRANS_SEGS = 'DROPTRACE_TCP_PCOUNT(SKB)';
+const SOCKET_FILE_WORDS: Record<string, { type: string; code: number; segLen: string; segs: string }> = {
+  'retransmits/tcp_retransmit_skb.bt': { type: 'retrans', code: 1, segLen: '((struct sk_buff *)args->skbaddr)->len', segs: RETRANS_SEGS.replace('SKB', 'args->skbaddr') },
+  'retransmits/tcp_retransmit_synack.bt': { type: 'synack', code: 2, segLen: '0', segs: '1' },
+  'retransmits/tcp_retransmit_skb.raw.bt': { type: 'retrans', code: 1, segLen: '((struct sk_buff *)arg1)->len', segs: RETRANS_SEGS.replace('SKB', 'arg1') },
+  'retransmits/tcp_retransmit_synack.raw.bt': { type: 'synack', code: 2, segLen: '0', segs: '1' },
+  'loss-probe/kprobe.bt': { type: 'tlp', code: 3, segLen: '0', segs: '1' },
+  'loss-probe/fentry.bt': { type: 'tlp', code: 3, segLen: '0', segs: '1' },
 };
+
+/**
+ * tcp_skb_pcount(skb): TCP_SKB_CB(skb)->tcp_gso_segs, the u16 at offset 8 of
+ * skb->cb (struct tcp_skb_cb: seq, end_seq, then the gso segs/size pair; the
+ * same since 4.x). bpftrace types cb as a string, so its address is computed:
+ * offsetof() where bpftrace has it (0.23 measured; not 0.17), else 40, where
+ * cb sits in struct sk_buff on every 64-bit kernel with BTF (after the list
+ * union, sk and tstamp).
+ */
+function tcpPcount(skb: string, v: BpftraceVersion): string {
+  const cb = versionAtLeast(v, 0, 21) ? 'offsetof(struct sk_buff, cb)' : '40';
+  return `(uint64)*(uint16 *)((uint64)(${skb}) + ${cb} + 8)`;
+}
 
 // How each drop probe reads kfree_skb's rx_sk argument (6.11+).
 const RX_SK: Record<string, string> = { 'drops/kfree_skb.bt': '(uint64)args->rx_sk', 'drops/kfree_skb.raw.bt': '(uint64)arg3' };
@@ -250,7 +265,8 @@ export function buildProgram(input: ProgramInput): Program {
         text = text
           .replaceAll('DROPTRACE_EVENT_TYPE', words.type)
           .replaceAll('DROPTRACE_EVENT_CODE', String(words.code))
-          .replaceAll('DROPTRACE_SEG_LEN', words.segLen);
+          .replaceAll('DROPTRACE_SEG_LEN', words.segLen)
+          .replaceAll('DROPTRACE_SEG_COUNT', words.segs.replace(/DROPTRACE_TCP_PCOUNT\(([^)]*)\)/, (_m, skb: string) => tcpPcount(skb, input.version)));
       }
       text = text.replace(AGGREGATE_RE, (_m, indent: string, kind: AggKind, nk: string, value: string, no: string) => {
         if (!agg) return `${indent}// (aggregation off)`;

@@ -81,11 +81,18 @@ describe('buildProgram with the bundled probes', () => {
     // The segment length is computed once into $len (it is also the aggregated value) …
     expect(count(t, '$len = (uint64)(((struct sk_buff *)args->skbaddr)->len);')).toBe(1);
     expect(count(t, '$len = (uint64)(0);')).toBe(2);
-    // … and every socket printf prints that $len.
-    expect(count(t, '$sport, $dport, $len, cpu);')).toBe(3);
+    // … and every socket printf prints that $len and the segment count.
+    expect(count(t, '$sport, $dport, $len, $segs, cpu);')).toBe(3);
+    // Segments: tcp_skb_pcount of the retransmitted skb (offsetof where bpftrace has it), 1 for SYN-ACKs and probes.
+    expect(count(t, '$segs = (uint64)((uint64)*(uint16 *)((uint64)(args->skbaddr) + offsetof(struct sk_buff, cb) + 8));')).toBe(1);
+    expect(count(t, '$segs = (uint64)(1);')).toBe(2);
+    // Bytes and segments go into the aggregated value together.
+    expect(count(t, '$val = $len | ($segs << 40);')).toBe(3);
+    const old = code(buildProgram({ signals: [RETRANS], version: V017, dropPredicate: '1', tcpSockPredicate: '1', minReason: 2 }).text);
+    expect(old).toContain('$segs = (uint64)((uint64)*(uint16 *)((uint64)(args->skbaddr) + 40 + 8));');
     // The event code goes into the aggregation key: 1 retrans, 2 synack, 3 tlp.
     for (const c of [1, 2, 3]) expect(count(t, `$k2 = ((uint64)${c} << 56) |`)).toBe(1);
-    expect(t).not.toMatch(/DROPTRACE_(EVENT_TYPE|EVENT_CODE|SEG_LEN)/);
+    expect(t).not.toMatch(/DROPTRACE_(EVENT_TYPE|EVENT_CODE|SEG_LEN|SEG_COUNT|TCP_PCOUNT)/);
   });
 
   it('puts each predicate in its probe kind only', () => {
@@ -219,8 +226,8 @@ describe('buildProgram: in-kernel aggregation (DROPTRACE_AGGREGATE)', () => {
 
   it.each([
     ['d', 14, '$len', 3],
-    ['r', 11, '$len', 1],
-    ['i', 11, '$bytes', 1],
+    ['r', 11, '$val', 1],
+    ['i', 11, '$val', 1],
   ] as const)('@%s: both epochs count into their own maps, bounded by maxFlows, the rest into the overflow map', (kind, nk, value, no) => {
     const t = code(build().text);
     const k = keys(nk);
