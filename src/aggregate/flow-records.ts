@@ -29,6 +29,8 @@ export interface FlowAggregatorOptions {
   /** Flows kept per window (and tracked for `final`); the rest go to overflow records. */
   maxFlows: number;
   idleTimeoutMs: number;
+  /** Service overflow groups per window before the rest go to coarse groups (default: maxFlows, at least 1000). */
+  maxOverflowGroups?: number;
 }
 
 export interface FlowStats {
@@ -80,10 +82,14 @@ interface OverflowAcc {
   rec: EcsRecord | null;
   /** A representative row, enriched once when the window closes. */
   first: Row;
+  /** Grouped by service (flow fields but the source kept) or coarse (none kept). */
+  coarse: boolean;
   count: number;
   bytes: number;
   segments: number;
   kernel: number;
+  /** Flows the collector could not keep (each exactly one flow; kernel rows stand for one or more). */
+  collectorFlows: number;
 }
 
 /** TCP records carry segments beside occurrences (an skb can hold several segments). */
@@ -119,12 +125,26 @@ function siftDown(h: Row[], i: number): void {
   }
 }
 
-/** Overflow group of a row: its kind plus the fields the kernel's overflow map keys on. */
+/**
+ * Overflow group of a row: what the kernel's overflow maps key on — the flow
+ * without its source side (the service the lost packets were for: netns,
+ * device, path, location, reason or TCP state, protocol, destination port and
+ * address) — so a flood from many sources still names its target.
+ */
 function overflowGroup(r: Row): string {
   const ev = r.d.event as unknown as Record<string, number | string>;
-  if (r.d.kind === 'd') return `d|${ev.reason}|${ev.iif === 0 ? 0 : 1}|${ev.dst_in}`;
-  if (r.d.kind === 'r') return `r|${ev.t}|${ev.state}|${ev.ca_state}|${ev.pending}|${ev.l3}`;
-  return `i|${ev.action}|${ev.l3}`;
+  const dst = `${ev.netns}|${ev.l3}|${ev.d4}|${ev.d6}|${ev.dport}`;
+  if (r.d.kind === 'd') return `d|${ev.reason}|${ev.iif}|${ev.ifindex}|${ev.dst_in}|${ev.loc}|${ev.l4}|${ev.local ?? 0}|${ev.icmp_type}|${ev.icmp_code}|${dst}`;
+  if (r.d.kind === 'r') return `r|${ev.t}|${ev.state}|${ev.ca_state}|${ev.pending}|${dst}`;
+  return `i|${ev.action}|${dst}`;
+}
+
+/** The coarse group once a window has too many service groups: kind and type only, no flow fields. */
+function coarseGroup(r: Row): string {
+  const ev = r.d.event as unknown as Record<string, number | string>;
+  if (r.d.kind === 'd') return `c|d|${ev.reason}|${ev.iif === 0 ? 0 : 1}|${ev.dst_in}`;
+  if (r.d.kind === 'r') return `c|r|${ev.t}|${ev.state}|${ev.ca_state}|${ev.pending}|${ev.l3}`;
+  return `c|i|${ev.action}|${ev.l3}`;
 }
 
 /** What an unattributed record of each kind counts (incoming: any of the three receiver-side actions). */
@@ -238,19 +258,20 @@ export class FlowAggregator {
       this.track(r, rec, c.endIso);
     }
     this.stats.flowRecords += flows.length;
-    // Groups that enrich to the same record shape (e.g. two input devices,
-    // one direction) are merged so each (action, reason, direction, path) has
-    // one overflow record.
+    // Groups that enrich to the same record (e.g. two ICMP codes of one
+    // reason in a coarse group, or two CA states of one retransmit type) are
+    // merged, so each record shape has one overflow record.
     const merged = new Map<string, OverflowAcc & { rec: EcsRecord }>();
     for (const acc of c.overflow.values()) {
       const rec = this.overflowRecord(acc, c.startIso, c.endIso, c.window);
-      const g = `${rec.event.action}|${rec.event.reason ?? ''}|${rec.network?.direction ?? ''}|${(rec.droptrace as Record<string, unknown>).path ?? ''}`;
+      const g = JSON.stringify([rec.event, rec.network, rec.destination, rec.observer, rec.droptrace]);
       const m = merged.get(g);
       if (m) {
         m.count += acc.count;
         m.bytes += acc.bytes;
         m.segments += acc.segments;
         m.kernel += acc.kernel;
+        m.collectorFlows += acc.collectorFlows;
       } else merged.set(g, { ...acc, rec });
     }
     for (const [g, acc] of merged) {
@@ -259,7 +280,7 @@ export class FlowAggregator {
         count: acc.count,
         bytes: acc.bytes,
         ...(withSegments(acc.first.d.kind) ? { segments: acc.segments } : {}),
-        overflow: { kernel_count: acc.kernel, collector_count: acc.count - acc.kernel },
+        overflow: { kernel_count: acc.kernel, collector_count: acc.count - acc.kernel, collector_flows: acc.collectorFlows },
       });
       this.stats.overflowRecords++;
       this.stats.overflowCount += acc.count;
@@ -334,24 +355,32 @@ export class FlowAggregator {
    */
   private addOverflow(r: Row): void {
     const c = this.cur!;
-    const g = overflowGroup(r);
+    let g = overflowGroup(r);
     let acc = c.overflow.get(g);
+    // Bounded: beyond maxOverflowGroups service groups, rows go to coarse groups.
+    const coarse = !acc && c.overflow.size >= (this.o.maxOverflowGroups ?? Math.max(this.o.maxFlows, 1000));
+    if (coarse) {
+      g = coarseGroup(r);
+      acc = c.overflow.get(g);
+    }
     if (!acc) {
-      acc = { rec: null, first: r, count: 0, bytes: 0, segments: 0, kernel: 0 };
+      acc = { rec: null, first: r, coarse, count: 0, bytes: 0, segments: 0, kernel: 0, collectorFlows: 0 };
       c.overflow.set(g, acc);
     }
     acc.count += r.count;
     acc.bytes += r.bytes;
     acc.segments += r.segments;
     if (r.d.overflow) acc.kernel += r.count;
+    else acc.collectorFlows++;
   }
 
-  /** The record an overflow group is written as: no flow fields. */
+  /** The record an overflow group is written as: the service (no source side), or no flow fields for a coarse group. */
   private overflowRecord(acc: OverflowAcc, startIso: string, endIso: string, window: Record<string, unknown>): EcsRecord {
     const r = acc.first;
     const rec = this.base(r, startIso, endIso, window);
     // These occurrences belong to flows we could not keep.
     delete rec.source;
+    if (!acc.coarse) return rec;
     delete rec.destination;
     delete rec.observer;
     const dt = rec.droptrace as Record<string, unknown>;

@@ -61,7 +61,9 @@ export class WindowAssembler {
 
   total(kind: string, count: number): void {
     if (this.open) this.consumer.total?.(kind, count);
-    else this.stray++;
+    // bpftrace prints every keyless map once more at exit, after our last
+    // marker: a zero total there is that echo, not a stray count.
+    else if (count !== 0) this.stray++;
   }
 
   end(): void {

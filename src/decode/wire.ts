@@ -9,6 +9,8 @@ export interface DropWire {
   ifindex: number; iif: number; netns: number; dst_in: string;
   l3: number; l4: number; s4: number; d4: number; s6: string; d6: string;
   sport: number; dport: number; tflags: number; icmp_type: number; icmp_code: number; cpu: number;
+  /** 1: a socket had taken it before it was dropped without a route (local delivery); absent from older probe output. */
+  local?: number;
 }
 
 export interface TcpSockWire {
@@ -77,6 +79,7 @@ const INCOMING_NUMERIC = ['ts', 'action', 'seq', 'rcv_nxt', 'netns', 'l3', 's4',
 const END_NUMERIC = ['ts', 'oldstate', 'retrans', 'ooo', 'netns', 'l3', 's4', 'd4', 'sport', 'dport'] as const;
 const FLUSH_NUMERIC = ['from', 'to', 'ts'] as const;
 const OPTIONAL_SEGS = ['segs'] as const;
+const OPTIONAL_LOCAL = ['local'] as const;
 
 // Kernel addresses are printed "0x%llx"; IPv6 addresses as four "%08x" words
 // (exactly 32 digits). Anything else would be misread downstream: BigInt()
@@ -129,7 +132,7 @@ function decodeObject(o: Record<string, unknown>, line: string): WireMessage {
   if (typeof o.type === 'string' && !('t' in o)) return decodeEnvelope(o, line);
   switch (o.t) {
     case 'drop':
-      return checked(o, DROP_NUMERIC, DROP_HEX, line);
+      return checked(o, DROP_NUMERIC, DROP_HEX, line, OPTIONAL_LOCAL);
     case 'retrans':
     case 'synack':
     case 'tlp':

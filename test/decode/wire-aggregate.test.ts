@@ -56,15 +56,17 @@ describe('decodeLine: printed aggregation map entries', () => {
   });
 
   it('a 14-key drop entry exactly as bpftrace 0.17 and 0.23 printed it', () => {
-    const line = '@d1[4026531833, 4294967297, -2113968848, -2113638580, 1144591604514819, 2621515535, 16777343, 0, 0, 0, 16777343, 0, 0, 0]: count 5, average 18, total 90';
-    for (const f of ['drops-0.17.stdout', 'drops-0.23.stdout']) expect(fixture(f)).toContain(line);
+    const entry = '[4026531833, 4294967297, -2113584288, -2113244564, 1144591604514819, 2621515535, 16777343, 0, 0, 0, 16777343, 0, 0, 0]: count 5, average 18, total 90';
+    // Either generation (0.23 happened to print it from @d0, 0.17 from @d1).
+    for (const f of ['drops-0.17.stdout', 'drops-0.23.stdout']) expect(fixture(f).some((l) => l === `@d0${entry}` || l === `@d1${entry}`), f).toBe(true);
+    const line = `@d1${entry}`;
     const m = decodeLine(line);
     expect(m.kind).toBe('map-entry');
     if (m.kind !== 'map-entry') return;
     expect(m.entry.keys).toHaveLength(14);
     expect(m.entry.keys[0]).toBe(4026531833n);
     expect(m.entry.keys[1]).toBe((1n << 32n) | 1n);
-    expect(m.entry.keys[2]).toBe(0xffffffff81ff6530n);
+    expect(m.entry.keys[2]).toBe(0xffffffff82054360n);
     expect(m.entry.keys[4]).toBe((4n << 48n) | (17n << 40n) | 3n);
     expect(m.entry.keys[5]).toBe((40001n << 16n) | 9999n);
     expect(m.entry.count).toBe(5);

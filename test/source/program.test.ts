@@ -225,9 +225,9 @@ describe('buildProgram: in-kernel aggregation (DROPTRACE_AGGREGATE)', () => {
   const flushProbe = (t: string) => /^interval:ms:\d+\n\{\n[\s\S]*?\n\}$/m.exec(t)?.[0] ?? '';
 
   it.each([
-    ['d', 14, '$len', 3],
-    ['r', 11, '$val', 1],
-    ['i', 11, '$val', 1],
+    ['d', 14, '$len', 10],
+    ['r', 11, '$val', 7],
+    ['i', 11, '$val', 7],
   ] as const)('@%s: both epochs count into their own maps, bounded by maxFlows, the rest into the overflow map', (kind, nk, value, no) => {
     const t = code(build().text);
     const k = keys(nk);
