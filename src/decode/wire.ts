@@ -92,6 +92,7 @@ const LOST_TEXT_RE = /^Lost (\d+) events?\b/;
 // bpftrace's text rendering of a stats() map entry and of a scalar map.
 const MAP_ENTRY_RE = /^@([a-z]+)[01]\[(-?\d+(?:, -?\d+)*)\]: count (\d+), average -?\d+, total (-?\d+)$/;
 const SCALAR_RE = /^@([a-z_]+)([01]?): (-?\d+)$/;
+const SEEN_RE = /^@s[dri][01]\[-?\d+(?:, -?\d+)*\]: \d+$/;
 const ATTACH_RE = /^Attaching (\d+) probes?\.\.\.$/;
 
 export function decodeLine(raw: string): WireMessage {
@@ -207,6 +208,8 @@ function decodeMapLine(line: string): WireMessage {
     const segments = packed ? Number(t >> 40n) : 0;
     return { kind: 'map-entry', entry: { map: m[1], keys, count, total, segments } };
   }
+  // A key of a seen map (@sd0 …), printed at exit when an event re-added it after END's clear.
+  if (SEEN_RE.test(line)) return { kind: 'ignored' };
   const sc = SCALAR_RE.exec(line);
   if (sc) return sc[2] ? { kind: 'scalar', name: sc[1], value: Number(sc[3]), gen: sc[2] === '1' ? 1 : 0 } : { kind: 'scalar', name: sc[1], value: Number(sc[3]) };
   return { kind: 'undecodable', line, why: 'unrecognised map line' };

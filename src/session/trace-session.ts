@@ -71,6 +71,9 @@ export interface SessionStats {
   windowStalls: number;
 }
 
+/** The per-window keyless totals (@td0 …; src/source/program.ts). */
+const WINDOW_TOTALS = new Set(['td', 'tr', 'ti']);
+
 const OPTIONAL_ORDER = ['flow-ends', 'loss-probes', 'incoming-loss', 'synack-retransmits', 'retransmits', 'drops'];
 
 export class TraceSession {
@@ -180,7 +183,7 @@ export class TraceSession {
             this.updateKernelMissed();
             if (flows.lastWindow) this.o.onWindowClosed?.(flows.lastWindow);
           },
-        });
+        }, () => Number(systemClock.monoNs()));
       }
       try {
         await launched;
@@ -271,6 +274,8 @@ export class TraceSession {
           this.progSignals = new Map();
           void this.inspectTracer(pid);
           this.stallsSeen = 0;
+          // A restarted tracer: whatever the old one printed at exit is its final window.
+          this.windows?.end();
           this.flows?.attached(systemClock.monoNs());
           if (this.o.readyFile) {
             writeReadyFile(this.o.readyFile, { pid: process.pid, bpftracePid: pid, restarts, signals: this.included.map((s) => ({ signal: s.signal, variant: s.variant })) });
@@ -303,6 +308,8 @@ export class TraceSession {
     this.updateKernelMissed();
     await this.supervisor?.stop();
     this.flushStack();
+    // bpftrace's exit print of our maps was the last, partial window.
+    this.windows?.end();
   }
 
   private onLine(line: string): void {
@@ -338,7 +345,7 @@ export class TraceSession {
         this.windows?.entry(m.entry);
         return;
       case 'scalar':
-        if (m.gen !== undefined) {
+        if (m.gen !== undefined && WINDOW_TOTALS.has(m.name)) {
           this.windows?.total(m.name, m.value);
         } else if (m.name === 'stalls') {
           // Cumulative ticks a window flip waited for userspace (see program.ts).

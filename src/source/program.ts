@@ -186,8 +186,10 @@ function flushProbes(kinds: AggKind[], a: AggregateOptions): { probe: string; en
   const ind = (ls: string[], n: number) => ls.map((l) => ' '.repeat(n) + l).join('\n');
   // The generation to dump is the one not being written (@epoch flipped away from it).
   const dumpOld = ['if (@epoch == 0) {', ...dumpGen(1).map((l) => '  ' + l), '} else {', ...dumpGen(0).map((l) => '  ' + l), '}', '@dump = 0;'];
+  // Stopped by END (@stopping): no flip or dump after it (see `end`).
   const probe = [
     `interval:ms:${tick}`,
+    '/@stopping == 0/',
     '{',
     `  $w = (nsecs + ${I} - ${P}) / ${I};`,
     '  if (@dump != 0) {',
@@ -203,21 +205,19 @@ function flushProbes(kinds: AggKind[], a: AggregateOptions): { probe: string; en
     '  }',
     '}',
   ].join('\n');
-  // On exit: a flipped window not dumped yet is its own window; then the
-  // partial one, from both generations (the dumped one is empty by then, as
-  // messages are handled in order), then empty every map so bpftrace prints
-  // nothing more.
+  // On exit, the last partial window is what bpftrace itself prints of our
+  // maps after END: it drains every CPU's ring first, so those lines come
+  // after every flush the tick made, in order. END must not print the maps
+  // itself: its messages travel on another CPU's ring than the tick's and can
+  // be handled before or after them (a window printed twice, or cleared
+  // before it was printed). It only stops the tick and empties the maps that
+  // are not counts (key sets and scalars), so bpftrace prints just the
+  // generations (@d0, @od1, …) and their totals (@td0, …); the collector takes
+  // every count printed outside a flush as the final window. A flipped window
+  // not dumped yet is printed with it (its counts land in the final window).
   const end = [
-    'if (@dump != 0) {',
-    ...dumpOld.map((l) => '  ' + l),
-    '}',
-    'printf("{\\"t\\":\\"flush\\",\\"from\\":%llu,\\"to\\":0,\\"ts\\":%llu,\\"final\\":1}\\n", @window, nsecs);',
-    ...kinds.flatMap((k) => [`print(@${k}0);`, `print(@o${k}0);`, `print(@${k}1);`, `print(@o${k}1);`]),
-    ...kinds.flatMap((k) => [`print(@t${k}0);`, `print(@t${k}1);`]),
-    'printf("{\\"t\\":\\"flush-end\\"}\\n");',
-    ...wipe(0),
-    ...wipe(1),
-    ...kinds.flatMap((k) => [`clear(@t${k}0);`, `clear(@t${k}1);`, `clear(@n${k}0);`, `clear(@n${k}1);`]),
+    '@stopping = 1;',
+    ...kinds.flatMap((k) => [`clear(@s${k}0);`, `clear(@s${k}1);`, `clear(@n${k}0);`, `clear(@n${k}1);`]),
     'clear(@epoch);',
     'clear(@window);',
     'clear(@dump);',
@@ -226,7 +226,6 @@ function flushProbes(kinds: AggKind[], a: AggregateOptions): { probe: string; en
     'clear(@fts);',
     'clear(@busy0);',
     'clear(@busy1);',
-    'clear(@stalls);',
   ];
   return { probe, end };
 }

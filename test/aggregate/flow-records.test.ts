@@ -293,19 +293,22 @@ describe('FlowAggregator: the real 0.17 and 0.23 captures, end to end', () => {
     const recs: EcsRecord[] = [];
     const bounds: Array<{ start: string; end: string; closed: string }> = [];
     let closed = 0;
+    const lastTs = Math.max(...flushes.map((f) => f.ts));
     const w = new WindowAssembler({
       begin: (n, at, final) => { closed = at; a.begin(n, at, final); },
       add: (e) => a.add(e),
       total: (k, n) => a.total(k, n),
       end: () => { recs.push(...a.end()); bounds.push({ start: a.lastWindow!.startIso, end: a.lastWindow!.endIso, closed: monoToIso(closed) }); },
-    });
+    }, () => lastTs + 300_000_000);
     for (const l of lines) {
       const m = decodeLine(l);
       if (m.kind === 'flush') w.begin(m.from, m.ts, m.final);
       else if (m.kind === 'flush-end') w.end();
       else if (m.kind === 'map-entry') w.entry(m.entry);
-      else if (m.kind === 'scalar' && m.gen !== undefined) w.total(m.name, m.value);
+      else if (m.kind === 'scalar' && m.gen !== undefined && /^t[dri]$/.test(m.name)) w.total(m.name, m.value);
     }
+    // The output ended: bpftrace's exit print was the final window.
+    w.end();
     recs.push(...a.finish());
     // Every event the kernel counted (@td) is in an entry: nothing unattributed.
     expect(a.stats).toMatchObject({ unattributed: 0, totalExcess: 0 });
