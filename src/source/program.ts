@@ -218,7 +218,8 @@ function flushProbes(kinds: AggKind[], a: AggregateOptions): { probe: string; en
   const end = [
     '@stopping = 1;',
     ...kinds.flatMap((k) => [`clear(@s${k}0);`, `clear(@s${k}1);`, `clear(@n${k}0);`, `clear(@n${k}1);`]),
-    'clear(@epoch);',
+    // Not @epoch: events keep writing the generation they were writing,
+    // never the one a last in-flight tick may be clearing.
     'clear(@window);',
     'clear(@dump);',
     'clear(@ffrom);',
