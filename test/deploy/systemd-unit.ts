@@ -45,7 +45,7 @@ export function readServiceSection(path: string): UnitService {
   return {
     execStart: splitCommand(one('ExecStart')),
     execStartPost: splitCommand(one('ExecStartPost')),
-    environment: (raw.get('Environment') ?? []).flatMap((e) => e.split(/\s+/)).filter(Boolean),
+    environment: (raw.get('Environment') ?? []).flatMap(splitCommand),
     capabilities: one('CapabilityBoundingSet').split(/\s+/),
     workingDirectory: one('WorkingDirectory'),
     restartPreventExitStatus: one('RestartPreventExitStatus').split(/\s+/).map(Number),
