@@ -11,9 +11,9 @@ import { REPO } from '../helpers/droptrace-process.js';
 const load = (text: string) => loadConfigWithSources({ argv: { config: '/etc/droptrace/droptrace.yaml' }, env: {}, readFile: () => text });
 
 describe('shipped configuration files', () => {
-  it('deploy/systemd/droptrace.yaml: the private bpftrace, records under /var/log/droptrace', () => {
+  it('deploy/systemd/droptrace.yaml: bpftrace left to the default choice, records under /var/log/droptrace', () => {
     const { config, sources } = load(readFileSync(join(REPO, 'deploy/systemd/droptrace.yaml'), 'utf8'));
-    expect(config.bpftrace).toBe('/opt/droptrace/bpftrace-current');
+    expect(config.bpftrace).toBeUndefined();
     expect(config['output-dir']).toBe('/var/log/droptrace');
     expect(sources['output-dir']).toBe('file');
   });
