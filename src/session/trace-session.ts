@@ -254,7 +254,7 @@ export class TraceSession {
 
   /** Final flow records for flows still open (call after stop()). */
   finishFlows(): void {
-    for (const r of this.flows?.finish() ?? []) this.o.onRecord(r);
+    for (const r of this.flows?.finishEach() ?? []) this.o.onRecord(r);
   }
 
   private launch(program: string, extraEnv: Record<string, string>): Promise<void> {
