@@ -133,8 +133,8 @@ export class PcapFlowRecords implements CountSink {
     rec.source = src;
     rec.destination = dst;
     const iface = { id: String(c.ifIndex), ...(c.ifName !== undefined ? { name: c.ifName } : {}) };
-    (rec as unknown as Record<string, unknown>).observer = { type: 'pcap', ingress: { interface: iface } };
-    (rec as unknown as Record<string, unknown>).file = { path: f.path };
+    rec.observer = { type: 'pcap', ingress: { interface: iface } };
+    rec.file = { path: f.path };
     const flowId = hash(`pcap|${src.ip}|${src.port}|${dst.ip}|${dst.port}`);
     const info = CATEGORIES[a.cat];
     const tcp: Record<string, unknown> = {};
@@ -161,8 +161,8 @@ export class PcapFlowRecords implements CountSink {
   private overflowRecord(o: { cat: Category; side: Side; count: number; bytes: number }, startIso: string, endIso: string): EcsRecord {
     const f = this.file!;
     const rec = this.base(o.cat, o.side, startIso, endIso);
-    (rec as unknown as Record<string, unknown>).observer = { type: 'pcap' };
-    (rec as unknown as Record<string, unknown>).file = { path: f.path };
+    rec.observer = { type: 'pcap' };
+    rec.file = { path: f.path };
     const info = CATEGORIES[o.cat];
     rec.droptrace = {
       id: `pcap-${hash(`${f.fingerprint}|overflow|${info.action}|${o.side}|${this.window}`)}`,
