@@ -49,6 +49,10 @@ export interface CarriedState {
   conns: Conn[];
   /** Fingerprints of files already analysed. */
   seen: string[];
+  /** Modification time of the newest file analysed (for catching up a rotation in order). */
+  lastMtimeMs?: number;
+  /** Paths of files already analysed (a run may find its file handled, and deleted, by an earlier one). */
+  paths?: string[];
 }
 
 /** A carried state applies only to a file that starts after it ended (1 s of slack for timestamp jitter). */
@@ -64,6 +68,8 @@ export class Analyser implements PacketSink {
   private stopFile = false;
   lastTsUs = -1;
   readonly seen: string[] = [];
+  /** Capture time the carried state ended at (-1: none). */
+  carriedTsUs = -1;
 
   constructor(private readonly o: AnalyserOptions) {
     this.records = new PcapFlowRecords({ hostName: o.hostName, intervalUs: o.intervalS * 1e6, maxRecords: o.maxRecords, onRecord: o.onRecord });
@@ -73,6 +79,7 @@ export class Analyser implements PacketSink {
   /** State carried from an earlier run (applied to the first file if it continues it). */
   carry(state: CarriedState): void {
     this.carried = state;
+    this.carriedTsUs = state.lastTsUs;
     this.seen.push(...state.seen);
   }
 

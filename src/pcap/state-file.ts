@@ -6,7 +6,7 @@
 // One state file per rotation (directory + file name without its rotation
 // number), 0600 in a private directory, replaced atomically; an unreadable
 // or corrupt one is reported and replaced, never fatal.
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync, fstatSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, readdirSync, renameSync, statSync, unlinkSync, writeSync, fstatSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
 import { ensurePrivateDir, CREATE_NEW_NOFOLLOW, READ_NOFOLLOW, FILE_MODE } from '../sinks/file/secure-fs.js';
@@ -18,10 +18,37 @@ const MAX_STATE_BYTES = 512 << 20;
 /** Fingerprints remembered (tcpdump -W keeps at most this many files anyway in practice). */
 const MAX_SEEN = 256;
 
-/** The rotation a capture file belongs to: `dump07.pcap.gz` in /var/dumps → "dump" there. */
+/** The rotation name of a capture file: `dump07.pcap.gz` → "dump". */
+export function rotationBase(file: string): string {
+  return basename(file).replace(/\.(gz|pcap|pcapng|cap)$/gi, '').replace(/\.(gz|pcap|pcapng|cap)$/gi, '').replace(/\d+$/, '');
+}
+
+/**
+ * Files of the same rotation as `file` (same directory and rotation name)
+ * that tcpdump finished after `sinceMs` and before `file` (by modification
+ * time), oldest first: tcpdump -z does not wait for one run before starting
+ * the next, so the run that gets the lock first analyses the earlier files
+ * first, in order; their own runs then find them already analysed.
+ */
+export function earlierRotationFiles(file: string, sinceMs: number): string[] {
+  const abs = resolve(file);
+  const base = rotationBase(abs);
+  const mine = statSync(abs, { throwIfNoEntry: false });
+  if (!mine || sinceMs <= 0) return [];
+  const out: Array<[number, string]> = [];
+  for (const n of readdirSync(dirname(abs))) {
+    const p = join(dirname(abs), n);
+    if (p === abs || rotationBase(n) !== base || !/\d/.test(n)) continue;
+    const st = statSync(p, { throwIfNoEntry: false });
+    if (st?.isFile() && st.mtimeMs > sinceMs && st.mtimeMs < mine.mtimeMs) out.push([st.mtimeMs, p]);
+  }
+  return out.sort((a, b) => a[0] - b[0]).map(([, p]) => p);
+}
+
+/** The state file of the rotation `captureFile` belongs to. */
 export function statePathFor(stateDir: string, captureFile: string): string {
   const abs = resolve(captureFile);
-  const base = basename(abs).replace(/\.(gz|pcap|pcapng|cap)$/gi, '').replace(/\.(gz|pcap|pcapng|cap)$/gi, '').replace(/\d+$/, '');
+  const base = rotationBase(abs);
   const safe = base.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 64) || 'capture';
   const dirId = createHash('sha1').update(dirname(abs)).digest('hex').slice(0, 10);
   return join(stateDir, `pcap-state-${safe}-${dirId}.json`);
@@ -65,7 +92,9 @@ export function loadState(path: string, warn: (m: string) => void): CarriedState
     else bad++;
   }
   if (bad) warn(`state file ${path}: ${bad} unreadable connection entries skipped`);
-  return { lastTsUs: d.lastTsUs, seen: d.seen as string[], conns };
+  const lastMtimeMs = typeof (d as { lastMtimeMs?: unknown }).lastMtimeMs === 'number' ? (d as { lastMtimeMs: number }).lastMtimeMs : 0;
+  const paths = Array.isArray((d as { paths?: unknown }).paths) ? ((d as { paths: unknown[] }).paths.filter((x) => typeof x === 'string') as string[]) : [];
+  return { lastTsUs: d.lastTsUs, seen: d.seen as string[], conns, lastMtimeMs, paths };
 }
 
 export interface SaveOptions {
@@ -74,7 +103,7 @@ export interface SaveOptions {
   idleUs: number;
 }
 
-export function saveState(path: string, state: { lastTsUs: number; seen: string[]; conns: Iterable<Conn> }, o: SaveOptions): number {
+export function saveState(path: string, state: { lastTsUs: number; lastMtimeMs: number; seen: string[]; paths: string[]; conns: Iterable<Conn> }, o: SaveOptions): number {
   ensurePrivateDir(dirname(path));
   const keep: Conn[] = [];
   for (const c of state.conns) {
@@ -85,7 +114,7 @@ export function saveState(path: string, state: { lastTsUs: number; seen: string[
   }
   keep.sort((x, y) => y.lastTs - x.lastTs);
   const conns = keep.slice(0, o.maxConnections);
-  const body = JSON.stringify({ version: VERSION, lastTsUs: state.lastTsUs, seen: state.seen.slice(-MAX_SEEN), conns: conns.map((c) => c.toArray()) });
+  const body = JSON.stringify({ version: VERSION, lastTsUs: state.lastTsUs, lastMtimeMs: state.lastMtimeMs, seen: state.seen.slice(-MAX_SEEN), paths: state.paths.slice(-MAX_SEEN), conns: conns.map((c) => c.toArray()) });
   const tmp = `${path}.${process.pid}.tmp`;
   const fd = openSync(tmp, CREATE_NEW_NOFOLLOW, FILE_MODE);
   try {

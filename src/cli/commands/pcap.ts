@@ -8,8 +8,9 @@
 // the next and overlapping runs serialize on a lock.
 //   files → src/pcap (reader → decode → analysis → records) → SinkSet → sinks
 import type { Argv } from 'yargs';
-import { existsSync, unlinkSync } from 'node:fs';
+import { existsSync, statSync, unlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { resolve } from 'node:path';
 import { addRunOptions, loadConfig, type RunConfig } from '../../config/index.js';
 import { FileSinks } from '../../sinks/file/index.js';
 import { gzipFile } from '../../sinks/file/compress.js';
@@ -23,7 +24,7 @@ import { acquireLock, type Lock } from '../../platform/lock.js';
 import { Analyser, type FileReport } from '../../pcap/analyse.js';
 import { PcapSummary } from '../../pcap/summary.js';
 import { expandCaptureArgs } from '../../pcap/files.js';
-import { loadState, saveState, statePathFor } from '../../pcap/state-file.js';
+import { earlierRotationFiles, loadState, saveState, statePathFor } from '../../pcap/state-file.js';
 import { CaptureError } from '../../pcap/errors.js';
 
 export const DEFAULT_CONFIG = '/etc/droptrace/droptrace.yaml';
@@ -69,7 +70,8 @@ export async function handler(argv: Record<string, unknown>, env: NodeJS.Process
   }
 }
 
-async function analyse(cfg: RunConfig, files: string[], host: string, log: (m: string) => void, stateDir: string | undefined, json: boolean): Promise<void> {
+async function analyse(cfg: RunConfig, filesIn: string[], host: string, log: (m: string) => void, stateDir: string | undefined, json: boolean): Promise<void> {
+  let files = filesIn;
   const sinks: Sink[] = [];
   try {
     if (cfg['output-dir']) {
@@ -94,9 +96,27 @@ async function analyse(cfg: RunConfig, files: string[], host: string, log: (m: s
     },
   });
   const statePath = stateDir ? statePathFor(stateDir, files[0]) : undefined;
+  let lastMtimeMs = 0;
+  let handled: string[] = [];
   if (statePath) {
     const st = loadState(statePath, (m) => log(`warning: ${m}`));
-    if (st) analyser.carry(st);
+    if (st) {
+      analyser.carry(st);
+      lastMtimeMs = st.lastMtimeMs ?? 0;
+      handled = st.paths ?? [];
+    }
+    if (files.length === 1 && !existsSync(files[0]) && handled.includes(resolve(files[0]))) {
+      log(`${files[0]}: already analysed by an earlier run (and ${cfg['pcap-after'] === 'delete' ? 'deleted' : 'moved'})`);
+      await set.close();
+      return;
+    }
+    // The tcpdump -z form: earlier files of the rotation whose own runs have
+    // not got the lock yet are analysed first, in order.
+    if (files.length === 1) {
+      const earlier = earlierRotationFiles(files[0], lastMtimeMs);
+      if (earlier.length) log(`analysing ${earlier.length} earlier file(s) of the rotation first: ${earlier.join(', ')}`);
+      files = [...earlier, ...files];
+    }
   }
 
   const reports: FileReport[] = [];
@@ -120,8 +140,14 @@ async function analyse(cfg: RunConfig, files: string[], host: string, log: (m: s
   await set.flush();
   await set.close();
   const shipped = !Object.values(set.stats()).some((s) => (s.write_failures ?? 0) > 0);
-  if (statePath && analyser.lastTsUs >= 0) {
-    const n = saveState(statePath, { lastTsUs: analyser.lastTsUs, seen: analyser.seen, conns: analyser.tracker.conns.values() }, { maxConnections: cfg['pcap-state-max-connections'], idleUs: 300_000_000 });
+  for (const rep of reports) {
+    const m = statSync(rep.path, { throwIfNoEntry: false })?.mtimeMs;
+    if (m !== undefined && !rep.error && m > lastMtimeMs) lastMtimeMs = m;
+  }
+  for (const rep of reports) if (!rep.error) handled.push(resolve(rep.path));
+  // A run over files older than the carried state (re-analysis) leaves the state as it was.
+  if (statePath && analyser.lastTsUs >= 0 && analyser.lastTsUs >= analyser.carriedTsUs) {
+    const n = saveState(statePath, { lastTsUs: analyser.lastTsUs, lastMtimeMs, seen: analyser.seen, paths: handled, conns: analyser.tracker.conns.values() }, { maxConnections: cfg['pcap-state-max-connections'], idleUs: 300_000_000 });
     log(`state: ${n} connections carried to the next file (${statePath})`);
   }
   if (!json) process.stdout.write(summary.render());
