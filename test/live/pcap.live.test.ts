@@ -116,9 +116,10 @@ describe('droptrace pcap on live captures', () => {
     // The live tracer, the whole capture, and the rotating capture that runs droptrace-pcap on each finished file.
     live = startDroptrace(['run', '--json', '--interval', '1', '--filter-port', String(PORTS.data)]);
     await live.ready();
-    const whole = spawnIn(A, 'tcpdump', ['-i', aDev, '-n', '-s', '128', '-U', '-w', full, 'tcp']);
+    // A large capture buffer (-B, KiB): the comparisons need every packet (checked below).
+    const whole = spawnIn(A, 'tcpdump', ['-i', aDev, '-n', '-s', '128', '-B', '65536', '-U', '-w', full, 'tcp']);
     const nodeDir = dirname(process.execPath);
-    const rot = spawnIn(A, 'tcpdump', ['-i', aDev, '-n', '-s', '128', '-U', '-Z', 'root', '-C', '1', '-W', '50', '-w', join(rotDir, 'dump'), '-z', PCAP_BIN, 'tcp'],
+    const rot = spawnIn(A, 'tcpdump', ['-i', aDev, '-n', '-s', '128', '-B', '65536', '-U', '-Z', 'root', '-C', '1', '-W', '50', '-w', join(rotDir, 'dump'), '-z', PCAP_BIN, 'tcp'],
       { PATH: `${nodeDir}:/usr/sbin:/usr/bin:/sbin:/bin`, DROPTRACE_CONFIG: cfg });
     rotErr = rot.err;
     await until('tcpdump listening', () => whole.err().includes('listening on') && rot.err().includes('listening on'));
@@ -135,8 +136,10 @@ describe('droptrace pcap on live captures', () => {
     stopGroup(whole.child);
     // Only tcpdump itself: its -z runs (same process group) must finish their files.
     rot.child.kill('SIGINT');
-    await whole.done;
+    const w = await whole.done;
     await rot.done;
+    // The capture itself lost nothing (else a capture drop would look like loss).
+    expect(w.err, 'tcpdump statistics').toMatch(/\b0 packets dropped by kernel/);
     // Let the live tracer flush its last window, then stop it.
     await sleep(1500);
     expect(await live.stop()).toBe(0);
