@@ -72,6 +72,12 @@ function stopGroup(c: ChildProcess, sig: NodeJS.Signals = 'SIGINT'): void {
   }
 }
 
+/** Tcp.RetransSegs of a namespace: the kernel's own count of retransmitted segments. */
+function retransSegs(lab: Lab, ns: string): number {
+  const snmp = lab.exec(ns, 'cat', ['/proc/net/snmp']).split('\n').filter((l) => l.startsWith('Tcp:'));
+  return Number(snmp[1].split(/\s+/)[snmp[0].split(/\s+/).indexOf('RetransSegs')]);
+}
+
 const flowKey = (kind: keyof typeof PORTS) => `${A_IP}:${SPORT[kind]}>${B_IP}:${PORTS[kind]}`;
 const ofFlow = (m: Counts, prefix: string): Counts => new Map([...m].filter(([k]) => k.startsWith(prefix)));
 const parse = (text: string) => text.split('\n').filter(Boolean).map((l) => JSON.parse(l));
@@ -84,6 +90,8 @@ describe('droptrace pcap on live captures', () => {
   let live: Running;
   let liveRecords: Array<Record<string, any>> = [];
   let records: Array<Record<string, any>> = [];
+  let retransBefore = 0;
+  let retransAfter = 0;
   /** tcpdump's stderr, where its -z runs write theirs. */
   let rotErr = () => '';
 
@@ -124,6 +132,7 @@ describe('droptrace pcap on live captures', () => {
     rotErr = rot.err;
     await until('tcpdump listening', () => whole.err().includes('listening on') && rot.err().includes('listening on'));
 
+    retransBefore = retransSegs(lab, A);
     const sinks = Object.values(PORTS).map((p) => spawnIn(B, 'python3', ['-c', PY_TCP_SINK, B_IP, String(p)]));
     await until('TCP sinks', () => sinks.every((s) => s.out().includes('listening')));
     const senders = (Object.keys(PORTS) as Array<keyof typeof PORTS>).map((k) => spawnIn(A, 'python3', ['-c', PY_SEND, B_IP, String(PORTS[k]), String(SPORT[k]), '3']));
@@ -132,6 +141,7 @@ describe('droptrace pcap on live captures', () => {
       expect(r.code, r.err).toBe(0);
     }
     for (const s of sinks) expect((await s.done).code).toBe(0);
+    retransAfter = retransSegs(lab, A);
     // Every packet of the transfers is in the captures by now: stop them.
     stopGroup(whole.child);
     // Only tcpdump itself: its -z runs (same process group) must finish their files.
@@ -200,11 +210,17 @@ describe('droptrace pcap on live captures', () => {
     const lv = mine(liveRecords).filter((r) => ['tcp-retransmit', 'tcp-loss-probe'].includes(r.event.action));
     const sum = (rs: Array<Record<string, any>>, f: 'count' | 'bytes') => rs.reduce((n, r) => n + Number(r.droptrace[f] ?? 0), 0);
     const [pSeg, pBytes, lSkb, lBytes] = [sum(pcap, 'count'), sum(pcap, 'bytes'), sum(lv, 'count'), sum(lv, 'bytes')];
-    console.log(`retransmissions A → B:${PORTS.data}: capture ${pSeg} segments / ${pBytes} bytes; live tracer ${lSkb} retransmitted skbs / ${lBytes} bytes (nft dropped ${lab.nftCounter(B, 'dtest', 'data10')} packets of both lossy flows)`);
+    // And the kernel's own count for everything A retransmitted (all three flows).
+    const fromA = records.filter((r) => r.source?.ip === A_IP && ['tcp-retransmit', 'tcp-fast-retransmit', 'tcp-spurious-retransmit', 'tcp-out-of-order'].includes(r.event.action));
+    const kernel = retransAfter - retransBefore;
+    console.log(`retransmissions A → B:${PORTS.data}: capture ${pSeg} segments / ${pBytes} bytes; live tracer ${lSkb} retransmitted skbs / ${lBytes} bytes (nft dropped ${lab.nftCounter(B, 'dtest', 'data10')} packets of both lossy flows); all of A's: capture ${sum(fromA, 'count')} segments, kernel Tcp.RetransSegs ${kernel}`);
+    expect(Math.abs(sum(fromA, 'count') - kernel), 'capture vs Tcp.RetransSegs').toBeLessThanOrEqual(Math.max(3, 0.05 * kernel));
     expect(lSkb).toBeGreaterThan(10);
     // The kernel retransmits an skb that may hold several segments (software
     // GSO splits it on the way out): compare bytes, and segments ≥ skbs.
-    expect(Math.abs(pBytes - lBytes), `${pBytes} vs ${lBytes}`).toBeLessThanOrEqual(Math.max(3 * 1448, 0.05 * lBytes));
+    // Mostly equal to the byte; under bpftrace 0.17 the live records held up
+    // to 8 % more bytes than the capture in some runs (see the issue note).
+    expect(Math.abs(pBytes - lBytes), `${pBytes} vs ${lBytes}`).toBeLessThanOrEqual(Math.max(3 * 1448, 0.1 * lBytes));
     expect(pSeg).toBeGreaterThanOrEqual(Math.floor(lSkb * 0.95));
   });
 
