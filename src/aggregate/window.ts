@@ -21,6 +21,8 @@ export interface WindowConsumer {
   /** `to`: the window number at the flush; more than window+1 when a flip was postponed (the window grew). */
   begin(window: number, closedAtNs: number, final: boolean, to?: number): void;
   add(e: MapEntry): void;
+  /** The kernel's count of every event of one kind in this window (keyless @t<kind> map), printed after its entries. */
+  total?(kind: string, count: number): void;
   end(): void;
 }
 
@@ -55,6 +57,13 @@ export class WindowAssembler {
   entry(e: MapEntry): void {
     if (this.open) this.consumer.add(e);
     else this.stray++;
+  }
+
+  total(kind: string, count: number): void {
+    if (this.open) this.consumer.total?.(kind, count);
+    // bpftrace prints every keyless map once more at exit, after our last
+    // marker: a zero total there is that echo, not a stray count.
+    else if (count !== 0) this.stray++;
   }
 
   end(): void {
