@@ -14,6 +14,7 @@ import { resolve } from 'node:path';
 import { addRunOptions, loadConfig, type RunConfig } from '../../config/index.js';
 import { FileSinks } from '../../sinks/file/index.js';
 import { gzipFile } from '../../sinks/file/compress.js';
+import { ensurePrivateDir } from '../../sinks/file/secure-fs.js';
 import { createElasticsearchSink, esOptionsFromArgs, type EsArgs } from '../../sinks/elasticsearch/index.js';
 import { SinkSet, StdoutJsonSink } from '../../sinks/fanout/sink-set.js';
 import { StdoutWriter } from '../../sinks/terminal/stdout-writer.js';
@@ -63,6 +64,8 @@ export async function handler(argv: Record<string, unknown>, env: NodeJS.Process
   const locks: Lock[] = [];
   const lockDirs = [...new Set([stateDir, cfg['output-dir']].filter((d): d is string => !!d))];
   try {
+    // The lock file lives in the directory: create it (0700, ours) first.
+    for (const d of lockDirs) ensurePrivateDir(d);
     for (const d of lockDirs) locks.push(await acquireLock(d, { waitMs: cfg['pcap-lock-wait'] * 1000, purpose: `droptrace pcap ${files.length === 1 ? files[0] : `${files.length} files`}` }));
     await analyse(cfg, files, host, log, stateDir, argv.json === true || cfg.json);
   } finally {
