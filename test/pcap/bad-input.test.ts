@@ -156,4 +156,21 @@ describe('bad input', () => {
     expect(r.stats[0].droptrace.pcap.connections_evicted).toBe(1);
     expect(r.stderr).toMatch(/1 connections evicted/);
   });
+
+  it('a corrupt state file (tcpdump -z form): reported, replaced, the file still analysed', async () => {
+    const state = join(dir, 'state');
+    const cfg = write('cfg.yaml', `pcap:\n  state-dir: ${state}\n`);
+    const f = write('dump07', pcapFile(conv().toFrames()));
+    const first = await runDroptrace(['pcap', '--json', f], { env: { DROPTRACE_CONFIG: cfg } });
+    expect(first.code, first.stderr).toBe(0);
+    const m = /state: 1 connections carried to the next file \((.*)\)/.exec(first.stderr);
+    expect(m, first.stderr).not.toBeNull();
+    writeFileSync(m![1], '{"version":1,"lastTsUs":');
+    const g = write('dump08', pcapFile(conv().toFrames().map((x) => ({ ...x, tsUs: x.tsUs + 5_000_000 }))));
+    const r = await runDroptrace(['pcap', '--json', g], { env: { DROPTRACE_CONFIG: cfg } });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/state file .* is corrupt; starting without carried state/);
+    expect(r.stderr).toMatch(/state: 1 connections carried/);
+  });
 });
+
