@@ -227,12 +227,13 @@ describe('droptrace pcap on live captures', () => {
     // capture never shows more than the kernel sent; it has shown up to ~5 %
     // fewer (in most runs 0-2 %; the veth dropped nothing and neither did
     // tcpdump, and tshark agrees with droptrace on the capture): bounded below at 92 %.
-    const within = (capture: number, kernelSide: number, what: string) => {
-      expect(capture, `${what}: capture ${capture} > ${kernelSide}`).toBeLessThanOrEqual(kernelSide + 3);
+    // The live tracer can itself miss a few (raw tracepoints skip on self-nesting, counted): 1 % slack above it.
+    const within = (capture: number, kernelSide: number, what: string, slack = 3) => {
+      expect(capture, `${what}: capture ${capture} > ${kernelSide}`).toBeLessThanOrEqual(kernelSide + slack);
       expect(capture, `${what}: capture ${capture} < 92 % of ${kernelSide}`).toBeGreaterThanOrEqual(Math.floor(0.92 * kernelSide));
     };
-    within(pSeg, lSeg, 'segments vs the live tracer');
-    within(pBytes, lBytes + 3 * 1448, 'bytes vs the live tracer');
+    within(pSeg, lSeg, 'segments vs the live tracer', Math.max(3, Math.ceil(0.01 * lSeg)));
+    within(pBytes, lBytes, 'bytes vs the live tracer', Math.max(3 * 1448, Math.ceil(0.01 * lBytes)));
     within(sum(fromA, 'count'), kernel, "all of A's vs Tcp.RetransSegs");
   });
 
