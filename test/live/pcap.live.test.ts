@@ -220,7 +220,17 @@ describe('droptrace pcap on live captures', () => {
     // And the kernel's own count for everything A retransmitted (all three flows).
     const fromA = records.filter((r) => r.source?.ip === A_IP && ['tcp-retransmit', 'tcp-fast-retransmit', 'tcp-spurious-retransmit', 'tcp-out-of-order'].includes(r.event.action));
     const kernel = retransAfter - retransBefore;
-    console.log(`retransmissions A → B:${PORTS.data}: capture ${pSeg} segments / ${pBytes} bytes; live tracer ${lSeg} segments in ${lSkb} skbs / ${lBytes} bytes (nft dropped ${lab.nftCounter(B, 'dtest', 'data10')} packets of both lossy flows); all of A's: capture ${sum(fromA, 'count')} segments, kernel Tcp.RetransSegs ${kernel}; A's veth tx dropped ${JSON.parse(txDrops)[0]?.stats64?.tx?.dropped}`);
+    // Independent of any analysis: segments from A whose (seq, len) the capture already held.
+    const seen = new Set<string>();
+    let repeats = 0;
+    for (const l of execFileSync('tshark', ['-n', '-r', full, '-Y', `ip.src == ${A_IP}`, '-T', 'fields', '-e', 'tcp.stream', '-e', 'tcp.seq_raw', '-e', 'tcp.len', '-e', 'tcp.flags.syn', '-e', 'tcp.flags.fin'], { encoding: 'utf8', maxBuffer: 1 << 28 }).split('\n')) {
+      const [st, seq, len, syn, fin] = l.split('\t');
+      if (!l || (len === '0' && syn !== '1' && fin !== '1')) continue;
+      const k = `${st}|${seq}|${len}`;
+      if (seen.has(k)) repeats++;
+      seen.add(k);
+    }
+    console.log(`retransmissions A → B:${PORTS.data}: capture ${pSeg} segments / ${pBytes} bytes; live tracer ${lSeg} segments in ${lSkb} skbs / ${lBytes} bytes (nft dropped ${lab.nftCounter(B, 'dtest', 'data10')} packets of both lossy flows); all of A's: capture ${sum(fromA, 'count')} segments, kernel Tcp.RetransSegs ${kernel}, exact repeats in the capture ${repeats}; A's veth tx dropped ${JSON.parse(txDrops)[0]?.stats64?.tx?.dropped}`);
     expect(lSkb).toBeGreaterThan(10);
     // The kernel retransmits skbs that may hold several segments (software
     // GSO splits them on the way out): the live records count both. The
