@@ -12,10 +12,9 @@ import { existsSync, statSync, unlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { addRunOptions, loadConfig, type RunConfig } from '../../config/index.js';
-import { FileSinks } from '../../sinks/file/index.js';
 import { gzipFile } from '../../sinks/file/compress.js';
 import { ensurePrivateDir } from '../../sinks/file/secure-fs.js';
-import { createElasticsearchSink, esOptionsFromArgs, type EsArgs } from '../../sinks/elasticsearch/index.js';
+import { openConfiguredSinks } from '../configured-sinks.js';
 import { SinkSet, StdoutJsonSink } from '../../sinks/fanout/sink-set.js';
 import { StdoutWriter } from '../../sinks/terminal/stdout-writer.js';
 import { escapeForTerminal } from '../../sinks/terminal/escape.js';
@@ -42,15 +41,6 @@ export function builder(y: Argv) {
     .example('tcpdump -i eth0 -s 128 -W 50 -C 10 -w /var/dumps/dump -Z root -z $(command -v droptrace) tcp', 'tcpdump runs `droptrace pcap FILE` on each rotated file; sinks and pcap-state-dir from /etc/droptrace/droptrace.yaml');
 }
 
-function esArgsFrom(c: RunConfig): EsArgs {
-  return {
-    'es-url': c['es-url'], 'es-api-key-file': c['es-api-key-file'], 'es-username': c['es-username'], 'es-password-file': c['es-password-file'],
-    'es-ca-file': c['es-ca-file'], 'es-fingerprint': c['es-fingerprint'], 'es-namespace': c['es-namespace'], 'es-spool-dir': c['es-spool-dir'],
-    'es-spool-max-mb': c['es-spool-max-bytes'] !== undefined ? Math.max(1, Math.ceil(c['es-spool-max-bytes'] / 2 ** 20)) : undefined,
-    'es-batch-size': c['es-batch-size'], 'es-flush-interval': c['es-flush-interval'], 'es-queue-max': c['es-queue-max'], 'es-dead-letter': c['es-dead-letter'],
-  };
-}
-
 export async function handler(argv: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const explicit = argv.config !== undefined || (env.DROPTRACE_CONFIG ?? '') !== '';
   const cfg = loadConfig({ argv, env, configPath: explicit ? undefined : existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined });
@@ -75,19 +65,7 @@ export async function handler(argv: Record<string, unknown>, env: NodeJS.Process
 
 async function analyse(cfg: RunConfig, filesIn: string[], host: string, log: (m: string) => void, stateDir: string | undefined, json: boolean): Promise<void> {
   let files = filesIn;
-  const sinks: Sink[] = [];
-  try {
-    if (cfg['output-dir']) {
-      sinks.push(new FileSinks({
-        dir: cfg['output-dir'], maxBytes: cfg['file-max-bytes'], maxAgeMs: cfg['file-max-age'] * 1000, keep: cfg['file-keep'], gzip: cfg['file-gzip'],
-        onError: (e: unknown) => log(`files: ${(e as Error).message}`),
-      }));
-    }
-    if (cfg['es-url']) sinks.push(await createElasticsearchSink({ ...esOptionsFromArgs(esArgsFrom(cfg)), log }));
-  } catch (e) {
-    await Promise.all(sinks.map((s) => s.close().catch(() => undefined)));
-    throw e;
-  }
+  const sinks: Sink[] = await openConfiguredSinks(cfg, log);
   if (json) sinks.push(new StdoutJsonSink(new StdoutWriter(process.stdout)));
   const set = new SinkSet(sinks, (name, e) => log(`sink ${name}: ${(e as Error).message}`));
   const summary = new PcapSummary();
