@@ -5,9 +5,8 @@
 import type { Argv } from 'yargs';
 import { hostname } from 'node:os';
 import { rawFiltersFrom, durationMs, bpftraceFrom, untilStopped, type TracerArgs } from '../common-options.js';
-import { addRunOptions, loadConfig, type RunConfig } from '../../config/index.js';
-import { FileSinks } from '../../sinks/file/index.js';
-import { createElasticsearchSink, esOptionsFromArgs, type EsArgs } from '../../sinks/elasticsearch/index.js';
+import { addRunOptions, loadConfig } from '../../config/index.js';
+import { openConfiguredSinks } from '../configured-sinks.js';
 import { TraceSession } from '../../session/trace-session.js';
 import { SinkSet, StdoutJsonSink } from '../../sinks/fanout/sink-set.js';
 import { StdoutWriter } from '../../sinks/terminal/stdout-writer.js';
@@ -26,15 +25,6 @@ export function builder(y: Argv) {
     .example('$0 --config /etc/droptrace/droptrace.yaml', 'everything from a config file');
 }
 
-function esArgsFrom(c: RunConfig): EsArgs {
-  return {
-    'es-url': c['es-url'], 'es-api-key-file': c['es-api-key-file'], 'es-username': c['es-username'], 'es-password-file': c['es-password-file'],
-    'es-ca-file': c['es-ca-file'], 'es-fingerprint': c['es-fingerprint'], 'es-namespace': c['es-namespace'], 'es-spool-dir': c['es-spool-dir'],
-    'es-spool-max-mb': c['es-spool-max-bytes'] !== undefined ? Math.max(1, Math.ceil(c['es-spool-max-bytes'] / 2 ** 20)) : undefined,
-    'es-batch-size': c['es-batch-size'], 'es-flush-interval': c['es-flush-interval'], 'es-queue-max': c['es-queue-max'], 'es-dead-letter': c['es-dead-letter'],
-  };
-}
-
 export async function handler(argv: Record<string, unknown>): Promise<void> {
   const cfg = loadConfig({ argv });
   const a = cfg;
@@ -44,21 +34,7 @@ export async function handler(argv: Record<string, unknown>): Promise<void> {
   const log = (m: string) => process.stderr.write(`droptrace: ${escapeForTerminal(m)}\n`);
   // Sinks first: an unusable output directory or a refused Elasticsearch
   // (bad CA, fingerprint or credentials) fails before any probe is loaded.
-  const sinks: Sink[] = [];
-  try {
-    if (cfg['output-dir']) {
-      sinks.push(new FileSinks({
-        dir: cfg['output-dir'], maxBytes: cfg['file-max-bytes'], maxAgeMs: cfg['file-max-age'] * 1000, keep: cfg['file-keep'], gzip: cfg['file-gzip'],
-        onError: (e: unknown) => log(`files: ${(e as Error).message}`),
-      }));
-    }
-    if (cfg['es-url']) {
-      sinks.push(await createElasticsearchSink({ ...esOptionsFromArgs(esArgsFrom(cfg)), log }));
-    }
-  } catch (e) {
-    await Promise.all(sinks.map((s) => s.close().catch(() => undefined)));
-    throw e;
-  }
+  const sinks: Sink[] = await openConfiguredSinks(cfg, log);
   if (a.json || sinks.length === 0) sinks.push(new StdoutJsonSink(new StdoutWriter(process.stdout)));
   const set = new SinkSet(sinks, (name, e) => log(`sink ${name}: ${(e as Error).message}`));
 
