@@ -35,6 +35,7 @@ function droptraceProperties(): Record<string, Field> {
     path: kw,
     count: long,
     bytes: long,
+    segments: long,
     ethertype: long,
     netns: { properties: { inode: long } },
     drop: {
@@ -54,7 +55,7 @@ function droptraceProperties(): Record<string, Field> {
     },
     // start_ns is a 64-bit monotonic count: above 2^53, so a keyword, not a number.
     window: { properties: { interval_s: long, start_ns: kw, final: bool } },
-    overflow: { properties: { kernel_count: long, collector_count: long } },
+    overflow: { properties: { kernel_count: long, collector_count: long, collector_flows: long, unattributed_count: long } },
     lost: { properties: { count: long } },
     gap: { properties: { start: date, end: date, duration_ms: long, cause: kw, restarts: long } },
     stats: {

@@ -15,14 +15,14 @@
 // Every record in the files reaches Elasticsearch exactly once (no record is
 // filtered out of the Elasticsearch sink), and nothing else is there.
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { Client } from '@elastic/elasticsearch';
-import { Lab, PY_TCP_SEND, PY_TCP_SINK, PY_UDP_SEND } from '../../helpers/netns.js';
-import { runDroptrace, sleep, startDroptrace } from '../../helpers/droptrace-process.js';
+import { Lab, PY_TCP_SEND, PY_TCP_SINK, PY_UDP_SEND, spawnIn, runIn } from '../../helpers/netns.js';
+import { expectNoSelfLoss, missedBy, type SelfStats } from '../../helpers/self-stats.js';
+import { runDroptrace, startDroptrace } from '../../helpers/droptrace-process.js';
 import { contentId } from '../../../src/sinks/elasticsearch/routing.js';
 
 /** The added field's `type`, per dataset (the only datasets droptrace run writes). */
@@ -44,16 +44,7 @@ function client(url: string): Client {
   return new Client({ node: url, maxRetries: 0, requestTimeout: 30_000, ...(auth ? { auth } : {}) });
 }
 
-function execAsync(ns: string, cmd: string, args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const c = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    c.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-    c.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-    c.on('close', (code) => resolve({ code, out, err }));
-  });
-}
+const execAsync = runIn;
 
 /** Every NDJSON record the file sink wrote (live and rotated files). */
 function fileRecords(dir: string): Array<Record<string, any>> {
@@ -144,14 +135,13 @@ describe('end to end: kernel drops and retransmits → droptrace run → files a
       ]);
       for (const u of udp) expect(u.code, u.err).toBe(0);
       // 3b. Then a 2 s TCP transfer B → A through A's 10 % loss.
-      const sink = execAsync(A, 'python3', ['-c', PY_TCP_SINK, '10.204.1.1', '40202']);
-      await sleep(300);
+      const sink = spawnIn(A, 'python3', ['-c', PY_TCP_SINK, '10.204.1.1', '40202']);
+      await sink.waitFor('listening');
       const send = await execAsync(B, 'python3', ['-c', PY_TCP_SEND, '10.204.1.1', '40202', '2']);
       expect(send.code, send.err).toBe(0);
-      expect((await sink).code).toBe(0);
-      // The last windows close, then stop with SIGINT: flushed and exited
-      // promptly (the sink's 10 s close grace is a bound, not a wait).
-      await sleep(2000);
+      expect((await sink.done).code).toBe(0);
+      // Stop with SIGINT: the last, partial window is flushed with it, and it
+      // exits promptly (the sink's 10 s close grace is a bound, not a wait).
       const t0 = Date.now();
       expect(await dt.stop()).toBe(0);
       expect(Date.now() - t0).toBeLessThan(8000);
@@ -199,7 +189,9 @@ describe('end to end: kernel drops and retransmits → droptrace run → files a
     const counter = lab.nftCounter(B, 'dtest', 'udp-drop');
     expect(counter).toBeGreaterThan(700);
     const traced = sum(udpFlows);
-    const missed = Number(stats.at(-1)!.droptrace.stats.kernel_missed ?? 0);
+    const finalStats = stats.at(-1)!.droptrace.stats as SelfStats;
+    expectNoSelfLoss(finalStats);
+    const missed = missedBy(finalStats, 'drops');
     expect(traced).toBeLessThanOrEqual(counter);
     expect(counter - traced).toBeLessThanOrEqual(missed);
     if (ready.signals.find((s: any) => s.signal === 'drops').variant === 'rawtracepoint' || missed === 0) expect(traced).toBe(counter);
