@@ -18,7 +18,7 @@ import { writeReadyFile } from './ready-file.js';
 import { WindowAssembler } from '../aggregate/window.js';
 import { FlowAggregator } from '../aggregate/flow-records.js';
 import { MonotonicToWall, systemClock } from '../enrich/clock.js';
-import { readBpfObjects, attributePrograms, bpftoolProgNames } from '../source/bpf-fdinfo.js';
+import { readBpfObjects, attributePrograms, bpftoolProgNames, setScalarMap } from '../source/bpf-fdinfo.js';
 import { kernelMapSizing } from '../source/map-sizing.js';
 import { join } from 'node:path';
 
@@ -67,6 +67,8 @@ export interface SessionStats {
   unattributed: number;
   /** The kernel maps of the running tracer: how many, their size in keys, and the memory the kernel charges for them. */
   kernelMaps: { maps: number; keys: number; bytes: number };
+  /** How the tracer was stopped: 'requested' loses nothing; 'signal' (no bpftool, or no answer) may lose the messages bpftrace was handling. */
+  stoppedBy: 'requested' | 'signal' | null;
   /** 100 ms ticks a window flip was postponed because userspace had not emptied the other generation yet. */
   windowStalls: number;
 }
@@ -77,7 +79,7 @@ const WINDOW_TOTALS = new Set(['td', 'tr', 'ti']);
 const OPTIONAL_ORDER = ['flow-ends', 'loss-probes', 'incoming-loss', 'synack-retransmits', 'retransmits', 'drops'];
 
 export class TraceSession {
-  readonly stats: SessionStats = { lines: 0, events: 0, undecodable: 0, lost: 0, restarts: 0, gaps: 0, suppressed: 0, windows: 0, flowRecords: 0, overflowCount: 0, strayEntries: 0, kernelMissed: 0, kernelMissedBySignal: {}, unattributed: 0, kernelMaps: { maps: 0, keys: 0, bytes: 0 }, windowStalls: 0 };
+  readonly stats: SessionStats = { lines: 0, events: 0, undecodable: 0, lost: 0, restarts: 0, gaps: 0, suppressed: 0, windows: 0, flowRecords: 0, overflowCount: 0, strayEntries: 0, kernelMissed: 0, kernelMissedBySignal: {}, unattributed: 0, kernelMaps: { maps: 0, keys: 0, bytes: 0 }, stoppedBy: null, windowStalls: 0 };
   private stallsSeen = 0;
   /** recursion_misses already counted from the current bpftrace process, per program id. */
   private missesSeen = new Map<number, number>();
@@ -266,6 +268,8 @@ export class TraceSession {
         program,
         env: { BPFTRACE_PERF_RB_PAGES: String(this.o.perfRbPages ?? 256), ...extraEnv },
         onLine: (l) => this.onLine(l),
+        // Aggregating programs stop through their tick (no message lost); streaming ones by SIGINT.
+        requestStop: this.o.aggregate ? (pid) => setScalarMap(pid, 'stopreq', 1n) : undefined,
         onStderr: (l) => this.warn(`bpftrace: ${l}`),
         onGap: (g) => this.onGap(g),
         onReady: (pid, restarts) => {
@@ -308,6 +312,8 @@ export class TraceSession {
     // The program fds close with bpftrace: read the skip counters first.
     this.updateKernelMissed();
     await this.supervisor?.stop();
+    this.stats.stoppedBy = this.supervisor?.stoppedBy ?? null;
+    if (this.stats.stoppedBy === 'signal' && this.o.aggregate) this.warn('bpftrace did not stop on request (bpftool missing?): stopped with SIGINT, which can lose the messages it was handling (the last windows may be short)');
     this.flushStack();
     // bpftrace's exit print of our maps was the last, partial window.
     this.windows?.end();

@@ -120,3 +120,36 @@ export function bpftoolProgNames(bpftool = 'bpftool'): Promise<Map<number, strin
     });
   });
 }
+
+const run = (file: string, args: string[]): Promise<{ ok: boolean; stdout: string }> =>
+  new Promise((resolve) => {
+    execFile(file, args, { timeout: 10_000, maxBuffer: 64 << 20, env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } }, (err, stdout) => resolve({ ok: !err, stdout: String(stdout) }));
+  });
+
+/**
+ * Set a keyless bpftrace map (`@name`, a one-element hash keyed by 0 in
+ * bpftrace 0.17 and 0.23: key and value 8 bytes) of process `pid` to `value`,
+ * through bpftool. This is the one way to tell a running bpftrace program
+ * something: it reads no input. Resolves false when the map, bpftool or the
+ * update is missing.
+ */
+export async function setScalarMap(pid: number, name: string, value: bigint, bpftool = 'bpftool', procRoot = '/proc'): Promise<boolean> {
+  const objs = readBpfObjects(pid, procRoot);
+  if (!objs) return false;
+  const candidates = objs.maps.filter((m) => m.keySize === 8 && m.valueSize === 8);
+  const listed = await run(bpftool, ['map', 'show', '--json']);
+  if (!listed.ok) return false;
+  let names: Map<number, string>;
+  try {
+    names = new Map((JSON.parse(listed.stdout) as Array<{ id?: unknown; name?: unknown }>).filter((m) => typeof m.id === 'number' && typeof m.name === 'string').map((m) => [m.id as number, m.name as string]));
+  } catch {
+    return false;
+  }
+  // bpftrace names its maps AT_<name> (cut to 15 characters by the kernel).
+  const want = `AT_${name}`.slice(0, 15);
+  const map = candidates.find((m) => names.get(m.id) === want);
+  if (!map) return false;
+  const hex = (v: bigint) => Array.from({ length: 8 }, (_, i) => ((v >> BigInt(8 * i)) & 0xffn).toString(16).padStart(2, '0'));
+  const r = await run(bpftool, ['map', 'update', 'id', String(map.id), 'key', 'hex', ...hex(0n), 'value', 'hex', ...hex(value)]);
+  return r.ok;
+}

@@ -196,20 +196,32 @@ function flushProbes(kinds: AggKind[], a: AggregateOptions): { probe: string; en
   const ind = (ls: string[], n: number) => ls.map((l) => ' '.repeat(n) + l).join('\n');
   // The generation to dump is the one not being written (@epoch flipped away from it).
   const dumpOld = ['if (@epoch == 0) {', ...dumpGen(1).map((l) => '  ' + l), '} else {', ...dumpGen(0).map((l) => '  ' + l), '}', '@dump = 0;'];
+  // How a run ends without losing a message: the collector sets @stopreq
+  // (through bpftool: bpftrace reads no input), and the tick calls exit().
+  // bpftrace then handles every message queued before the exit event, in
+  // order on this CPU's ring (our dumps), runs END and prints the maps. A
+  // SIGINT instead makes bpftrace drop the messages it is handling when the
+  // signal arrives — a dump printed but not cleared (then printed again at
+  // exit), or cleared unprinted. SIGINT stays the fallback (no bpftool).
   // Stopped by END (@stopping): no flip or dump after it (see `end`).
   const probe = [
     `interval:ms:${tick}`,
     '/@stopping == 0/',
     '{',
-    `  $w = (nsecs + ${I} - ${P}) / ${I};`,
-    '  if (@dump != 0) {',
-    ind(dumpOld, 4),
+    '  if (@stopreq != 0) {',
+    '    @stopping = 1;',
+    '    exit();',
     '  } else {',
-    '    if ($w != @window) {',
-    '      if (@epoch == 0) {',
-    ind(flip(0), 8),
-    '      } else {',
-    ind(flip(1), 8),
+    `    $w = (nsecs + ${I} - ${P}) / ${I};`,
+    '    if (@dump != 0) {',
+    ind(dumpOld, 6),
+    '    } else {',
+    '      if ($w != @window) {',
+    '        if (@epoch == 0) {',
+    ind(flip(0), 10),
+    '        } else {',
+    ind(flip(1), 10),
+    '        }',
     '      }',
     '    }',
     '  }',
@@ -311,6 +323,9 @@ export function buildProgram(input: ProgramInput): Program {
   }
   if (agg && kinds.size > 0) {
     const f = flushProbes(AGG_KINDS.filter((k) => kinds.has(k)), agg);
+    // bpftrace 0.23 refuses a map nothing in the program writes: @stopreq is
+    // written by the collector, from outside.
+    parts[1] = 'BEGIN { @stopreq = 0; printf("{\\"t\\":\\"ready\\"}\\n"); }';
     parts.push(f.probe);
     endLines.unshift(...f.end);
   }

@@ -26,6 +26,13 @@ export interface SupervisorOptions {
   onReady: (pid: number, restarts: number) => void;
   onGap: (gap: Gap) => void;
   onStderr?: (line: string) => void;
+  /**
+   * Ask the running bpftrace to exit by itself (its program calls exit()),
+   * before falling back to SIGINT: resolves true when the request was made.
+   */
+  requestStop?: (pid: number) => Promise<boolean>;
+  /** How long a requested stop may take before SIGINT. */
+  stopRequestMs?: number;
   /** Consecutive failures (exit before `healthyAfterMs` of running) before giving up. */
   maxFastFailures?: number;
   healthyAfterMs?: number;
@@ -55,7 +62,7 @@ export class Supervisor {
   private rejectDone!: (e: Error) => void;
   private restartTimer: NodeJS.Timeout | null = null;
   private childExited: Promise<void> = Promise.resolve();
-  private readonly o: Required<Omit<SupervisorOptions, 'env' | 'onStderr'>> & Pick<SupervisorOptions, 'env' | 'onStderr'>;
+  private readonly o: Required<Omit<SupervisorOptions, 'env' | 'onStderr' | 'requestStop'>> & Pick<SupervisorOptions, 'env' | 'onStderr' | 'requestStop'>;
 
   constructor(opts: SupervisorOptions) {
     this.o = {
@@ -63,6 +70,7 @@ export class Supervisor {
       healthyAfterMs: 10_000,
       backoffMs: (n) => Math.min(5000, 250 * 2 ** n),
       stopGraceMs: 5000,
+      stopRequestMs: 3000,
       now: Date.now,
       ...opts,
     };
@@ -182,6 +190,9 @@ export class Supervisor {
     }, delay);
   }
 
+  /** How the last stop went: 'requested' (the program exited by itself, nothing lost), 'signal' (SIGINT: messages in flight may be lost), or null. */
+  stoppedBy: 'requested' | 'signal' | null = null;
+
   /** Stop bpftrace, drain its output, resolve start()'s promise. */
   async stop(): Promise<void> {
     this.stopping = true;
@@ -191,7 +202,19 @@ export class Supervisor {
       this.resolveDone();
     }
     const child = this.child;
-    if (child && child.exitCode === null && child.signalCode === null) {
+    const running = () => !!child && child.exitCode === null && child.signalCode === null;
+    if (child && running() && child.pid !== undefined && this.o.requestStop) {
+      // A requested stop loses no queued message (see src/source/program.ts).
+      const asked = await this.o.requestStop(child.pid).catch(() => false);
+      if (asked) {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([this.childExited, new Promise<void>((r) => (timer = setTimeout(r, this.o.stopRequestMs)))]);
+        clearTimeout(timer);
+      }
+    }
+    if (child && !running() && this.stoppedBy === null) this.stoppedBy = 'requested';
+    if (child && running()) {
+      this.stoppedBy = 'signal';
       child.kill('SIGINT');
       const timer = setTimeout(() => child.kill('SIGKILL'), this.o.stopGraceMs);
       await this.childExited;

@@ -26,10 +26,21 @@ export function finalStats(records: Array<Record<string, any>>): SelfStats {
   return s!.droptrace.stats as SelfStats;
 }
 
-/** No loss droptrace could have avoided; `provoked` names counters the test caused on purpose. */
-export function expectNoSelfLoss(s: SelfStats, provoked: Partial<Record<'lost' | 'unattributed' | 'undecodable' | 'restarts' | 'gaps', number>> = {}): void {
+type Provokable = 'lost' | 'unattributed' | 'undecodable' | 'restarts' | 'gaps' | 'window_stalls';
+
+/**
+ * No loss droptrace could have avoided; `provoked` names counters the test
+ * caused on purpose: a number is the exact value it caused, 'some' means it
+ * may be any (the test checks the outcome — e.g. a flood that makes window
+ * flips wait for userspace, which lengthens windows but loses nothing).
+ */
+export function expectNoSelfLoss(s: SelfStats, provoked: Partial<Record<Provokable, number | 'some'>> = {}): void {
+  // Stopped through its own exit(): no queued message dropped (a SIGINT may drop some).
+  if (s.final) expect(s.stopped_by, 'stopped_by').toBe('requested');
   for (const k of ['lost', 'undecodable', 'stray_entries', 'window_stalls', 'unattributed', 'restarts', 'gaps'] as const) {
-    expect(s[k], `self-stats ${k}`).toBe((provoked as Record<string, number>)[k] ?? 0);
+    const want = (provoked as Record<string, number | 'some'>)[k] ?? 0;
+    if (want === 'some') expect(s[k], `self-stats ${k}`).toBeGreaterThanOrEqual(0);
+    else expect(s[k], `self-stats ${k}`).toBe(want);
   }
 }
 

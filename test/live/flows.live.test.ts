@@ -102,7 +102,9 @@ describe('flow records (droptrace run, in-kernel aggregation)', () => {
       const counter = lab.nftCounter(B, 'dtest', 'many-flows');
       const all = await stopAfterFlush(dt);
       const stats = finalStats(all);
-      expectNoSelfLoss(stats);
+      // Printing 16k–30k entries a second on a loaded 2-core VM can make a flip wait for userspace
+      // (a longer window, counted): nothing is lost, as the exact totals below show.
+      expectNoSelfLoss(stats, { window_stalls: 'some' });
       const recs = flowsOf(all).filter((r) => r.event.action === 'packet-dropped' && r.event.reason === 'NETFILTER_DROP');
       const overflow = recs.filter((r) => r.droptrace.overflow);
       const perFlow = recs.filter((r) => !r.droptrace.overflow);
@@ -151,7 +153,7 @@ describe('flow records (droptrace run, in-kernel aggregation)', () => {
       expect(counter).toBeGreaterThan(10_000);
       const all = await stopAfterFlush(dt);
       const stats = finalStats(all);
-      expectNoSelfLoss(stats);
+      expectNoSelfLoss(stats, { window_stalls: 'some' });
       const recs = flowsOf(all).filter((r) => r.event.action === 'packet-dropped' && r.destination?.port === 40104);
       expect(recs.filter((r) => r.droptrace.overflow)).toEqual([]);
       expect(sum(recs)).toBe(counter);
@@ -177,7 +179,9 @@ describe('flow records (droptrace run, in-kernel aggregation)', () => {
       expect(sum(unattributed)).toBe(shortfall);
       expect(stats.unattributed).toBe(shortfall);
       expect(sum(recs)).toBe(counter);
-      expectNoSelfLoss(stats, { unattributed: shortfall });
+      // bpftrace 0.23 also reports each refused insert as a helper error through its ring, which
+      // overflows (lost events: its own messages; the counts come from the maps, exact above).
+      expectNoSelfLoss(stats, { unattributed: shortfall, lost: 'some', window_stalls: 'some' });
       // …and it is said, not only counted.
       expect(dt.stderr.join('\n')).toMatch(/could not be keyed in a full kernel map/);
     } finally {
