@@ -68,6 +68,10 @@ export type WireMessage =
   | { kind: 'ready' }
   | { kind: 'attaching'; probes: number }
   | { kind: 'lost'; count: number }
+  /** bpftrace's own runtime diagnostic (a helper call that failed, e.g. an insert into a full map), one per failure. */
+  | { kind: 'helper-error'; helper: string; retcode: number }
+  /** A line of such a diagnostic block: its header (the next line echoes our source) or its carets. */
+  | { kind: 'diagnostic'; header: boolean }
   | { kind: 'ignored' }
   | { kind: 'undecodable'; line: string; why: string };
 
@@ -94,6 +98,13 @@ const MAP_ENTRY_RE = /^@([a-z]+)[01]\[(-?\d+(?:, -?\d+)*)\]: count (\d+), averag
 const SCALAR_RE = /^@([a-z_]+)([01]?): (-?\d+)$/;
 const SEEN_RE = /^@s[dri][01]\[-?\d+(?:, -?\d+)*\]: \d+$/;
 const ATTACH_RE = /^Attaching (\d+) probes?\.\.\.$/;
+// bpftrace 0.2x reports a failed helper call on stdout as a block: a
+// "<file>:<line>:<cols>: WARNING: …" header, the source line echoed with its
+// indentation, a line of carets (~), then "Additional Info - helper: …".
+// The echoed source line is told apart by the session (it follows a header).
+const HELPER_INFO_RE = /^Additional Info - helper: (\w+), retcode: (-?\d+)$/;
+const DIAGNOSTIC_HEADER_RE = /^\S+:\d+:\d+(?:-\d+)?: WARNING: /;
+const CARETS_RE = /^ *~+$/;
 
 export function decodeLine(raw: string): WireMessage {
   const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
@@ -125,6 +136,10 @@ function decodeText(line: string): WireMessage {
   if (lost) return { kind: 'lost', count: Number(lost[1]) };
   const att = ATTACH_RE.exec(line);
   if (att) return { kind: 'attaching', probes: Number(att[1]) };
+  const helper = HELPER_INFO_RE.exec(line);
+  if (helper) return { kind: 'helper-error', helper: helper[1], retcode: Number(helper[2]) };
+  if (DIAGNOSTIC_HEADER_RE.test(line)) return { kind: 'diagnostic', header: true };
+  if (CARETS_RE.test(line)) return { kind: 'diagnostic', header: false };
   return { kind: 'undecodable', line, why: 'not JSON' };
 }
 

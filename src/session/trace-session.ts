@@ -67,6 +67,8 @@ export interface SessionStats {
   unattributed: number;
   /** The kernel maps of the running tracer: how many, their size in keys, and the memory the kernel charges for them. */
   kernelMaps: { maps: number; keys: number; bytes: number };
+  /** Helper calls bpftrace reported failing (e.g. an insert into a full map: then also counted as unattributed). */
+  helperErrors: number;
   /** How the tracer was stopped: 'requested' loses nothing; 'signal' (no bpftool, or no answer) may lose the messages bpftrace was handling. */
   stoppedBy: 'requested' | 'signal' | null;
   /** 100 ms ticks a window flip was postponed because userspace had not emptied the other generation yet. */
@@ -79,7 +81,7 @@ const WINDOW_TOTALS = new Set(['td', 'tr', 'ti']);
 const OPTIONAL_ORDER = ['flow-ends', 'loss-probes', 'incoming-loss', 'synack-retransmits', 'retransmits', 'drops'];
 
 export class TraceSession {
-  readonly stats: SessionStats = { lines: 0, events: 0, undecodable: 0, lost: 0, restarts: 0, gaps: 0, suppressed: 0, windows: 0, flowRecords: 0, overflowCount: 0, strayEntries: 0, kernelMissed: 0, kernelMissedBySignal: {}, unattributed: 0, kernelMaps: { maps: 0, keys: 0, bytes: 0 }, stoppedBy: null, windowStalls: 0 };
+  readonly stats: SessionStats = { lines: 0, events: 0, undecodable: 0, lost: 0, restarts: 0, gaps: 0, suppressed: 0, windows: 0, flowRecords: 0, overflowCount: 0, strayEntries: 0, kernelMissed: 0, kernelMissedBySignal: {}, unattributed: 0, kernelMaps: { maps: 0, keys: 0, bytes: 0 }, stoppedBy: null, helperErrors: 0, windowStalls: 0 };
   private stallsSeen = 0;
   /** recursion_misses already counted from the current bpftrace process, per program id. */
   private missesSeen = new Map<number, number>();
@@ -364,11 +366,23 @@ export class TraceSession {
           this.suppressedSeen = m.value;
         }
         return;
+      case 'helper-error':
+        this.echoExpected = false;
+        if (this.stats.helperErrors++ === 0) this.warn(`bpftrace reports a failing ${m.helper} (error ${m.retcode}); further ones are only counted`);
+        return;
+      case 'diagnostic':
+        // The line after a diagnostic header echoes our program's source.
+        this.echoExpected = m.header;
+        return;
       case 'lost':
         this.stats.lost += m.count;
         this.o.onRecord(this.metaRecord('events-lost', { lost: { count: m.count } }));
         return;
       case 'undecodable':
+        if (this.echoExpected) {
+          this.echoExpected = false;
+          return;
+        }
         this.stats.undecodable++;
         if (!this.warnedUndecodable) {
           this.warnedUndecodable = true;
@@ -381,6 +395,8 @@ export class TraceSession {
   }
 
   private pendingStack: { rec: EcsRecord; frames: string[] } | null = null;
+  /** A bpftrace diagnostic header was the last line: the next one echoes our source. */
+  private echoExpected = false;
 
   /** Emit the drop waiting for its stack, with whatever frames arrived. */
   private flushStack(): void {

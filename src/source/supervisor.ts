@@ -31,7 +31,12 @@ export interface SupervisorOptions {
    * before falling back to SIGINT: resolves true when the request was made.
    */
   requestStop?: (pid: number) => Promise<boolean>;
-  /** How long a requested stop may take before SIGINT. */
+  /**
+   * A requested stop waits for bpftrace to exit while its output still flows
+   * (it handles every queued window before exiting: a backlog of big windows
+   * takes a while), and falls back to SIGINT after this long without a line,
+   * or after 20× this long in all.
+   */
   stopRequestMs?: number;
   /** Consecutive failures (exit before `healthyAfterMs` of running) before giving up. */
   maxFastFailures?: number;
@@ -140,6 +145,7 @@ export class Supervisor {
   }
 
   private handleLine(line: string, child: ChildProcess): void {
+    this.lastLineAt = Date.now();
     if (line === '{"t":"ready"}') {
       const restarts = this.restarts;
       if (this.diedAt !== null) {
@@ -192,6 +198,8 @@ export class Supervisor {
 
   /** How the last stop went: 'requested' (the program exited by itself, nothing lost), 'signal' (SIGINT: messages in flight may be lost), or null. */
   stoppedBy: 'requested' | 'signal' | null = null;
+  /** When bpftrace last printed a line (a requested stop waits while output flows). */
+  private lastLineAt = 0;
 
   /** Stop bpftrace, drain its output, resolve start()'s promise. */
   async stop(): Promise<void> {
@@ -207,9 +215,15 @@ export class Supervisor {
       // A requested stop loses no queued message (see src/source/program.ts).
       const asked = await this.o.requestStop(child.pid).catch(() => false);
       if (asked) {
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([this.childExited, new Promise<void>((r) => (timer = setTimeout(r, this.o.stopRequestMs)))]);
-        clearTimeout(timer);
+        const t0 = Date.now();
+        this.lastLineAt = t0;
+        let exited = false;
+        void this.childExited.then(() => (exited = true));
+        while (!exited && Date.now() - this.lastLineAt < this.o.stopRequestMs && Date.now() - t0 < 20 * this.o.stopRequestMs) {
+          let timer: NodeJS.Timeout | undefined;
+          await Promise.race([this.childExited, new Promise<void>((r) => (timer = setTimeout(r, 100)))]);
+          clearTimeout(timer);
+        }
       }
     }
     if (child && !running() && this.stoppedBy === null) this.stoppedBy = 'requested';

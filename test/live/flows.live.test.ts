@@ -72,7 +72,7 @@ describe('flow records (droptrace run, in-kernel aggregation)', () => {
       const recs = flowsOf(all).filter((r) => r.event.action === 'packet-dropped' && r.destination?.port === 40101);
       expect(recs.length).toBeGreaterThanOrEqual(3);
       const stats = finalStats(all);
-      expectNoSelfLoss(stats);
+      expectNoSelfLoss(stats, { window_stalls: 'some' });
       // Exact: every drop the rule made is in a record; a firing the kernel skipped would be counted.
       expect(counter - sum(recs)).toBe(0);
       expect(missedBy(stats, 'drops')).toBe(0);
@@ -82,7 +82,8 @@ describe('flow records (droptrace run, in-kernel aggregation)', () => {
         expect(r.event.reason).toBe('NETFILTER_DROP');
         expect(r.source).toEqual({ ip: '10.202.1.1', port: 5000 });
         expect(r.droptrace.window.interval_s).toBe(1);
-        expect(Date.parse(r.event.end) - Date.parse(r.event.start)).toBeLessThanOrEqual(1000);
+        // One interval, or several when a flip waited for userspace (counted as window_stalls).
+        expect(Date.parse(r.event.end) - Date.parse(r.event.start)).toBeLessThanOrEqual(1000 * (1 + stats.window_stalls));
       }
       // A 2-core VM under hping3 --flood plus bpftrace: spawning a process
       // takes ~50-1300 ms here. A host hung by the tracer would not answer at all.
@@ -144,8 +145,8 @@ describe('flow records (droptrace run, in-kernel aggregation)', () => {
   });
 
   it('--max-flows above the number of flows: every flow keyed, no kernel overflow, totals exact', async () => {
-    // Source ports 30000-65535 at most: 35,536 distinct flows, below the bound.
-    const dt = startDroptrace(['run', '--json', '--interval', '1', '--max-flows', '40000', '--collector-max-flows', '50000', '--filter-netns', inoB, '--filter-port', '40104']);
+    // One source address and port 40104: at most 65,536 distinct flows (every source port), below the bound.
+    const dt = startDroptrace(['run', '--json', '--interval', '1', '--max-flows', '66000', '--collector-max-flows', '70000', '--filter-netns', inoB, '--filter-port', '40104']);
     try {
       await dt.ready();
       await flood(40104, 2, false, 30000);
@@ -157,7 +158,7 @@ describe('flow records (droptrace run, in-kernel aggregation)', () => {
       const recs = flowsOf(all).filter((r) => r.event.action === 'packet-dropped' && r.destination?.port === 40104);
       expect(recs.filter((r) => r.droptrace.overflow)).toEqual([]);
       expect(sum(recs)).toBe(counter);
-      for (const r of recs) expect(r.source.port).toBeGreaterThanOrEqual(30000);
+      expect(new Set(recs.map((r) => r.source.port)).size).toBeGreaterThan(10_000);
     } finally {
       dt.cleanup();
     }
@@ -179,9 +180,11 @@ describe('flow records (droptrace run, in-kernel aggregation)', () => {
       expect(sum(unattributed)).toBe(shortfall);
       expect(stats.unattributed).toBe(shortfall);
       expect(sum(recs)).toBe(counter);
-      // bpftrace 0.23 also reports each refused insert as a helper error through its ring, which
-      // overflows (lost events: its own messages; the counts come from the maps, exact above).
+      // bpftrace 0.23 also reports each refused insert as a helper error (stdout, and through its
+      // ring, which may overflow: lost events of its own messages; the counts come from the maps, exact above).
+      // bpftrace 0.17 reports none.
       expectNoSelfLoss(stats, { unattributed: shortfall, lost: 'some', window_stalls: 'some' });
+      if (stats.lost === 0) expect(stats.undecodable).toBe(0);
       // …and it is said, not only counted.
       expect(dt.stderr.join('\n')).toMatch(/could not be keyed in a full kernel map/);
     } finally {

@@ -81,7 +81,7 @@ export async function handler(argv: Record<string, unknown>): Promise<void> {
         stats: {
           final,
           lines_in: s.lines, events_in: s.events, undecodable: s.undecodable, lost: s.lost, suppressed: s.suppressed,
-          windows: s.windows, flow_records: s.flowRecords, overflowed: s.overflowCount, restarts: s.restarts, gaps: s.gaps, stray_entries: s.strayEntries, kernel_missed: s.kernelMissed, kernel_missed_by_signal: s.kernelMissedBySignal, unattributed: s.unattributed, window_stalls: s.windowStalls,
+          windows: s.windows, flow_records: s.flowRecords, overflowed: s.overflowCount, restarts: s.restarts, gaps: s.gaps, stray_entries: s.strayEntries, kernel_missed: s.kernelMissed, kernel_missed_by_signal: s.kernelMissedBySignal, unattributed: s.unattributed, helper_errors: s.helperErrors, window_stalls: s.windowStalls,
           kernel_maps: { maps: s.kernelMaps.maps, max_entries: s.kernelMaps.keys, memlock_bytes: s.kernelMaps.bytes },
           ...(final ? { stopped_by: s.stoppedBy } : {}),
           records_out: set.records, coverage_errors: reconciler.errors, sinks: set.stats(),
