@@ -99,8 +99,8 @@ const SCALAR_RE = /^@([a-z_]+)([01]?): (-?\d+)$/;
 const SEEN_RE = /^@s[dri][01]\[-?\d+(?:, -?\d+)*\]: \d+$/;
 const ATTACH_RE = /^Attaching (\d+) probes?\.\.\.$/;
 // bpftrace 0.2x reports a failed helper call on stdout as a block: a
-// "<file>:<line>:<cols>: WARNING: …" header, the source line echoed with its
-// indentation, a line of carets (~), then "Additional Info - helper: …".
+// "<file>:<line>:<cols>: WARNING: …" header, "Additional Info - helper: …",
+// the source line echoed with its indentation, then a line of carets (~).
 // The echoed source line is told apart by the session (it follows a header).
 const HELPER_INFO_RE = /^Additional Info - helper: (\w+), retcode: (-?\d+)$/;
 const DIAGNOSTIC_HEADER_RE = /^\S+:\d+:\d+(?:-\d+)?: WARNING: /;

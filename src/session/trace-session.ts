@@ -238,7 +238,10 @@ export class TraceSession {
     const names = await bpftoolProgNames();
     const events = this.included.map((s) => SIGNAL_EVENTS[s.signal]);
     const progs = objs.progs.filter((p) => names.has(p.id)).map((p) => ({ id: p.id, name: names.get(p.id)! }));
-    this.progSignals = new Map([...attributePrograms(progs, events)].map(([id, i]) => [id, this.included[i].signal]));
+    const bySignal = attributePrograms(progs, events);
+    // Named programs that are no signal's (BEGIN, END, the window tick) are
+    // 'other': a skipped tick only delays a flip. Without names: unattributed.
+    this.progSignals = new Map(progs.map((p) => [p.id, bySignal.has(p.id) ? this.included[bySignal.get(p.id)!].signal : 'other']));
   }
 
   /** Re-read the kernel's skip counters of the running bpftrace (call before stop() for the last value). */
@@ -367,11 +370,11 @@ export class TraceSession {
         }
         return;
       case 'helper-error':
-        this.echoExpected = false;
         if (this.stats.helperErrors++ === 0) this.warn(`bpftrace reports a failing ${m.helper} (error ${m.retcode}); further ones are only counted`);
         return;
       case 'diagnostic':
-        // The line after a diagnostic header echoes our program's source.
+        // After a diagnostic header (and its "Additional Info" line) comes our
+        // program's source line, echoed, then the carets under it.
         this.echoExpected = m.header;
         return;
       case 'lost':

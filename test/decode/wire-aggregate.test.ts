@@ -269,16 +269,16 @@ describe('decodeLine: bpftrace 0.23 helper-error diagnostics (a full map)', () =
   // As bpftrace 0.23.2 printed them on stdout for an insert into a full map (captured here).
   const block = [
     'stdin:162:31-114: WARNING: Map full; can\'t update element. Try increasing max_map_keys config',
+    'Additional Info - helper: map_update_elem, retcode: -7',
     '          if (@nd0 < 16384) { @sd0[$k1, $k2, $k3] = 1; @nd0 = @nd0 + 1; $seen0 = 1; }',
     '                              ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~',
-    'Additional Info - helper: map_update_elem, retcode: -7',
   ];
   it('header and carets are diagnostic lines, the info line a counted helper error; the echoed source is left to the session', () => {
     expect(block.map(decodeLine)).toEqual([
       { kind: 'diagnostic', header: true },
-      { kind: 'undecodable', line: block[1], why: 'not JSON' },
-      { kind: 'diagnostic', header: false },
       { kind: 'helper-error', helper: 'map_update_elem', retcode: -7 },
+      { kind: 'undecodable', line: block[2], why: 'not JSON' },
+      { kind: 'diagnostic', header: false },
     ]);
   });
   it('look-alikes are not diagnostics', () => {
