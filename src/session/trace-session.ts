@@ -20,6 +20,8 @@ import { FlowAggregator } from '../aggregate/flow-records.js';
 import { MonotonicToWall, systemClock } from '../enrich/clock.js';
 import { versionAtLeast } from '../source/bpftrace-binary.js';
 import { recursionMisses } from '../source/bpf-misses.js';
+import { RepeatLimiter } from '../platform/log-limiter.js';
+import { escapeForTerminal } from '../sinks/terminal/escape.js';
 import { join } from 'node:path';
 
 export interface SessionOptions {
@@ -63,12 +65,14 @@ export interface SessionStats {
   kernelMissed: number;
   /** 100 ms ticks a window flip was postponed because userspace had not emptied the other generation yet. */
   windowStalls: number;
+  /** Of `undecodable`: lines longer than the line limit (cut, never buffered whole). */
+  overlong: number;
 }
 
 const OPTIONAL_ORDER = ['flow-ends', 'loss-probes', 'incoming-loss', 'synack-retransmits', 'retransmits', 'drops'];
 
 export class TraceSession {
-  readonly stats: SessionStats = { lines: 0, events: 0, undecodable: 0, lost: 0, restarts: 0, gaps: 0, suppressed: 0, windows: 0, flowRecords: 0, overflowCount: 0, strayEntries: 0, kernelMissed: 0, windowStalls: 0 };
+  readonly stats: SessionStats = { lines: 0, events: 0, undecodable: 0, lost: 0, restarts: 0, gaps: 0, suppressed: 0, windows: 0, flowRecords: 0, overflowCount: 0, strayEntries: 0, kernelMissed: 0, windowStalls: 0, overlong: 0 };
   private stallsSeen = 0;
   /** recursion_misses already counted from the current bpftrace process. */
   private missesSeen = 0;
@@ -81,11 +85,16 @@ export class TraceSession {
   private supervisor: Supervisor | null = null;
   private enricher!: Enricher;
   private running: Promise<void> = Promise.resolve();
-  private warnedUndecodable = false;
+  /** Undecodable lines: the first one with a sample, then one summary a minute. */
+  private readonly badLines: RepeatLimiter;
+  /** Window geometry, for checking flush markers against the clock. */
+  private intervalNs = 0n;
+  private phaseNs = 0n;
   private readonly host: string;
 
   constructor(private readonly o: SessionOptions) {
     this.host = o.hostName ?? hostname();
+    this.badLines = new RepeatLimiter((m) => this.warn(m), { timer: true });
   }
 
   private warn(msg: string): void {
@@ -128,6 +137,8 @@ export class TraceSession {
     const intervalNs = BigInt(Math.round((agg?.intervalS ?? 10) * 1e9));
     const offsetNs = BigInt(systemClock.wallMs()) * 1_000_000n - systemClock.monoNs();
     const phaseNs = (((-offsetNs) % intervalNs) + intervalNs) % intervalNs;
+    this.intervalNs = intervalNs;
+    this.phaseNs = phaseNs;
     for (;;) {
       const program = buildProgram({
         signals,
@@ -239,6 +250,7 @@ export class TraceSession {
         program,
         env: { BPFTRACE_PERF_RB_PAGES: String(this.o.perfRbPages ?? 256), ...extraEnv },
         onLine: (l) => this.onLine(l),
+        onOverlong: (n) => this.onOverlong(n),
         onStderr: (l) => this.warn(`bpftrace: ${l}`),
         onGap: (g) => this.onGap(g),
         onReady: (pid, restarts) => {
@@ -278,10 +290,52 @@ export class TraceSession {
     this.updateKernelMissed();
     await this.supervisor?.stop();
     this.flushStack();
+    this.badLines.close();
   }
 
+  /** False when bpftrace could outlive us on this host (no setpriv --pdeathsig). */
+  get tracerDiesWithUs(): boolean {
+    return this.supervisor?.diesWithParent ?? true;
+  }
+
+  /**
+   * One line from bpftrace. Nothing in it may crash the collector: a line
+   * that does not decode, or that fails further down (a bug for some value
+   * we did not foresee), is counted as undecodable and the run goes on.
+   */
   private onLine(line: string): void {
     this.stats.lines++;
+    try {
+      this.handle(line);
+    } catch (e) {
+      this.undecodable(line, `could not be processed: ${(e as Error)?.name ?? 'Error'}: ${(e as Error)?.message ?? e}`);
+    }
+  }
+
+  private onOverlong(length: number): void {
+    this.stats.lines++;
+    this.stats.overlong++;
+    this.stats.undecodable++;
+    this.badLines.log(`skipped a bpftrace output line longer than ${length} bytes (cut at the line limit, counted as undecodable)`, 'overlong');
+  }
+
+  private undecodable(line: string, why: string): void {
+    this.stats.undecodable++;
+    const sample = line.length > 160 ? `${line.slice(0, 160)}… (${line.length} characters)` : line;
+    this.badLines.log(`skipping undecodable bpftrace output (${why}), e.g. ${escapeForTerminal(sample)}; counted in stats.undecodable (${this.stats.undecodable} so far)`, 'undecodable');
+  }
+
+  /** A flush marker must name windows that exist at its timestamp; anything else would make impossible window times. */
+  private implausibleFlush(from: number, to: number, ts: number, final: boolean): string | null {
+    if (this.intervalNs === 0n) return null;
+    // The window open at ts (the probe computes it the same way from nsecs).
+    const now = (BigInt(ts) + this.intervalNs - this.phaseNs) / this.intervalNs;
+    if (BigInt(from) > now + 1n) return `flush window ${from} is after the window at its timestamp (${now})`;
+    if (!final && BigInt(to) > now + 1n) return `flush target window ${to} is after the window at its timestamp (${now})`;
+    return null;
+  }
+
+  private handle(line: string): void {
     const m = decodeLine(line);
     switch (m.kind) {
       case 'event': {
@@ -303,9 +357,13 @@ export class TraceSession {
       case 'flow-end':
         this.flows?.connectionEnded(m.end);
         return;
-      case 'flush':
+      case 'flush': {
+        const bad = this.implausibleFlush(m.from, m.to, m.ts, m.final);
+        // Its entries then arrive outside a window and are counted as stray.
+        if (bad) return this.undecodable(line, bad);
         this.windows?.begin(m.from, m.ts, m.final, m.to);
         return;
+      }
       case 'flush-end':
         this.windows?.end();
         return;
@@ -328,11 +386,7 @@ export class TraceSession {
         this.o.onRecord(this.metaRecord('events-lost', { lost: { count: m.count } }));
         return;
       case 'undecodable':
-        this.stats.undecodable++;
-        if (!this.warnedUndecodable) {
-          this.warnedUndecodable = true;
-          this.warn(`skipping undecodable bpftrace output (${m.why}); further ones are only counted`);
-        }
+        this.undecodable(m.line, m.why);
         return;
       default:
         return;
