@@ -33,7 +33,8 @@ export function registerSecretEnv(env: NodeJS.ProcessEnv = process.env): void {
   for (const k of SECRET_ENV) registerSecret(env[k]);
 }
 
-const URL_USERINFO = /([a-z][a-z0-9+.-]*:\/\/)([^\s/?#@"'<>]*)@/gi;
+// Greedy up to the last '@' of the authority: a raw '@' in the password must not leave its tail visible.
+const URL_USERINFO = /([a-z][a-z0-9+.-]*:\/\/)([^\s/?#"'<>]*)@/gi;
 const AUTH_HEADER = /\b(authorization["']?\s*[:=]\s*["']?\s*(?:apikey|basic|bearer)\s+)[A-Za-z0-9+/=._~-]+/gi;
 const SECRET_KEY = '(?:pass(?:word|wd)?|pwd|secret|token|api[_-]?key|apikey)';
 const KEY_VALUE = new RegExp(`(\\b[\\w.-]*${SECRET_KEY}["']?\\s*[:=]\\s*["']?)([^\\s"',;&}]+)`, 'gi');
