@@ -4,7 +4,6 @@
 import yargs, { type Argv } from 'yargs';
 import { DroptraceError } from '../errors.js';
 import { redact, registerSecretEnv } from '../platform/redact.js';
-import { escapeForTerminal } from '../sinks/terminal/escape.js';
 import { helpWidth, rewrapHelp } from './help-wrap.js';
 
 interface LazyCommand {
@@ -106,8 +105,16 @@ class UsageErrorFromYargs extends DroptraceError {
   }
 }
 
-/** Every message leaves with secrets masked and terminal controls escaped. */
-const clean = (s: string) => escapeForTerminal(redact(s)).replace(/\\x0a/g, '\n');
+// Terminal controls (but not the backslash: values in messages are already
+// escaped where they were quoted, and would show doubled).
+const CONTROLS = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]/gu;
+
+/** Every message leaves with secrets masked and terminal controls escaped (its own line breaks kept). */
+const clean = (s: string) =>
+  redact(s).replace(CONTROLS, (c) => {
+    const cp = c.codePointAt(0)!;
+    return cp <= 0xff ? `\\x${cp.toString(16).padStart(2, '0')}` : `\\u{${cp.toString(16)}}`;
+  });
 
 function report(err: unknown): number {
   if (err instanceof DroptraceError) {
