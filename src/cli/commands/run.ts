@@ -163,6 +163,8 @@ export async function handler(argv: Record<string, unknown>): Promise<void> {
       await set.flush();
       await set.close();
       limiter.close();
+      // Where every record ended, counted after the last write (scripts/soak reads it).
+      if (started) info(`final accounting: ${JSON.stringify({ records_out: set.records, sinks: set.stats() })}`);
       releaseLocks();
     })());
   const uninstall = installLastResort({ log: (m) => info(m), shutdown });
