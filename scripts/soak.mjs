@@ -312,7 +312,7 @@ async function main() {
     .filter((r) => r.event?.dataset === 'droptrace.flows' && r.event.action === 'packet-dropped' && r.destination?.ip === BIP && r.destination?.port === 41001)
     .reduce((a, r) => a + r.droptrace.count, 0);
   const overflowed = produced.filter((r) => r.droptrace?.overflow).reduce((a, r) => a + r.droptrace.count, 0);
-  const final = produced.filter((r) => r.event?.dataset === 'droptrace.stats' && r.droptrace.stats.final).at(-1)?.droptrace.stats ?? {};
+  const final = produced.filter((r) => r.event?.dataset === 'droptrace.stats' && r.droptrace.stats?.final).at(-1)?.droptrace.stats ?? {};
   const enospcLines = err.split('\n').filter((l) => l.includes('ENOSPC')).length;
   const actions = {};
   for (const r of produced) if (r.event?.dataset === 'droptrace.flows') actions[r.event.action] = (actions[r.event.action] ?? 0) + (r.droptrace.count ?? 0);

@@ -21,7 +21,6 @@ import { MonotonicToWall, systemClock } from '../enrich/clock.js';
 import { versionAtLeast } from '../source/bpftrace-binary.js';
 import { recursionMisses } from '../source/bpf-misses.js';
 import { RepeatLimiter } from '../platform/log-limiter.js';
-import { escapeForTerminal } from '../sinks/terminal/escape.js';
 import { join } from 'node:path';
 
 export interface SessionOptions {
@@ -322,7 +321,8 @@ export class TraceSession {
   private undecodable(line: string, why: string): void {
     this.stats.undecodable++;
     const sample = line.length > 160 ? `${line.slice(0, 160)}… (${line.length} characters)` : line;
-    this.badLines.log(`skipping undecodable bpftrace output (${why}), e.g. ${escapeForTerminal(sample)}; counted in stats.undecodable (${this.stats.undecodable} so far)`, 'undecodable');
+    // Raw here: every consumer of warnings escapes them for the terminal (once).
+    this.badLines.log(`skipping undecodable bpftrace output (${why}), e.g. ${sample}; counted in stats.undecodable (${this.stats.undecodable} so far)`, 'undecodable');
   }
 
   /** A flush marker must name windows that exist at its timestamp; anything else would make impossible window times. */
