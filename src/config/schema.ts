@@ -89,6 +89,7 @@ export const RUN_OPTIONS = [
   // Windows
   { name: 'interval', type: 'duration', integer: true, default: 10, min: 1, max: 3600, group: 'Windows', describe: 'Seconds per flow window (aligned to wall-clock multiples)' },
   { name: 'max-flows', type: 'int', default: 16384, min: 1, max: 1_000_000, group: 'Windows', describe: 'Distinct flows counted per window and signal in the kernel; the rest go to exact overflow records' },
+  { name: 'kernel-map-keys', type: 'int', default: 0, min: 0, max: 100_000_000, group: 'Windows', describe: 'Size of the kernel maps in keys (0: computed from --max-flows). Smaller values lose keyed flows, counted as unattributed' },
   { name: 'collector-max-flows', type: 'int', default: 10000, min: 1, max: 10_000_000, group: 'Windows', describe: 'Flow records kept per window (top by count); the rest are summed into overflow records' },
   { name: 'idle-timeout', type: 'duration', integer: true, default: 60, min: 1, max: DAY, group: 'Windows', describe: 'Seconds without loss after which a flow gets its final record' },
   { name: 'stats-interval', type: 'duration', integer: true, default: 60, min: 1, max: DAY, group: 'Windows', describe: 'Seconds between self-stats records and log lines' },

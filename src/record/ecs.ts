@@ -9,6 +9,8 @@ export type Action =
   | 'tcp-incoming-out-of-order'
   | 'tcp-incoming-retransmit'
   | 'tcp-incoming-duplicate'
+  /** Unattributed incoming-loss occurrences (any of the three above; see FlowStats.unattributed). */
+  | 'tcp-incoming-loss'
   | 'events-lost'
   | 'tracer-gap'
   | 'self-stats'

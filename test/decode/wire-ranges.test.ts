@@ -74,6 +74,22 @@ describe('wire ranges: every numeric field of every event line', () => {
   }
 });
 
+describe('wire ranges: optional fields of newer probes are checked when present', () => {
+  it.each([
+    ['retrans', 'segs', String(U32), String(U32 + 1)],
+    ['incoming', 'segs', String(U32), String(U32 + 1)],
+    ['drop', 'local', '1', '2'],
+  ])('%s.%s: %s decodes, %s does not, absent is fine', (type, field, good, bad) => {
+    const base = LINES[type];
+    expect(okKinds).toContain(decodeLine(JSON.stringify(base)).kind);
+    expect(okKinds).toContain(decodeLine(withField(base, field, good)).kind);
+    const m = decodeLine(withField(base, field, bad));
+    expect(m.kind).toBe('undecodable');
+    if (m.kind === 'undecodable') expect(m.why).toContain(`field ${field} is out of range`);
+    expect(decodeLine(withField(base, field, '-1')).kind).toBe('undecodable');
+  });
+});
+
 describe('wire ranges: flush markers', () => {
   const flush = (o: Record<string, unknown>) => decodeLine(JSON.stringify({ t: 'flush', ...o }));
   it('the line of issue 10 (to = 2^64-1) is undecodable, not a crash later', () => {

@@ -115,7 +115,7 @@ export async function handler(argv: Record<string, unknown>): Promise<void> {
     stream: a['stream-rate'] > 0 ? { ratePerSec: a['stream-rate'] } : null,
     kernelStack: a['kernel-stack'],
     disabledSignals: a['incoming-loss'] ? [] : ['incoming-loss'],
-    aggregate: { intervalS: interval, maxFlows: a['max-flows'], collectorMaxFlows: a['collector-max-flows'], idleTimeoutS: a['idle-timeout'] },
+    aggregate: { intervalS: interval, maxFlows: a['max-flows'], collectorMaxFlows: a['collector-max-flows'], idleTimeoutS: a['idle-timeout'], kernelMapKeys: a['kernel-map-keys'] },
     onRecord: emit,
     onWindowClosed: (w) => {
       pending = pending.then(async () => {
@@ -138,20 +138,21 @@ export async function handler(argv: Record<string, unknown>): Promise<void> {
         stats: {
           final,
           lines_in: s.lines, events_in: s.events, undecodable: s.undecodable, overlong_lines: s.overlong, lost: s.lost, suppressed: s.suppressed,
-          windows: s.windows, flow_records: s.flowRecords, overflowed: s.overflowCount, restarts: s.restarts, gaps: s.gaps, stray_entries: s.strayEntries, kernel_missed: s.kernelMissed, window_stalls: s.windowStalls,
+          windows: s.windows, flow_records: s.flowRecords, overflowed: s.overflowCount, restarts: s.restarts, gaps: s.gaps, stray_entries: s.strayEntries, kernel_missed: s.kernelMissed, kernel_missed_by_signal: s.kernelMissedBySignal, unattributed: s.unattributed, window_stalls: s.windowStalls,
+          kernel_maps: { maps: s.kernelMaps.maps, max_entries: s.kernelMaps.keys, memlock_bytes: s.kernelMaps.bytes },
           records_out: set.records, coverage_errors: reconciler.errors, log_lines_suppressed: limiter.suppressed, sinks: set.stats(),
         },
       },
     };
     set.write(rec);
-    info(`stats: ${s.events} events, ${s.windows} windows, ${s.flowRecords} flow records, ${s.overflowCount} overflowed, ${s.lost} lost, ${s.suppressed} suppressed, ${s.kernelMissed} skipped by the kernel (BPF recursion), ${s.restarts} restarts, ${s.undecodable} undecodable, ${s.strayEntries} stray, ${set.records} records out`);
+    info(`stats: ${s.events} events, ${s.windows} windows, ${s.flowRecords} flow records, ${s.overflowCount} overflowed, ${s.lost} lost, ${s.suppressed} suppressed, ${s.kernelMissed} skipped by the kernel (BPF recursion${s.kernelMissed ? `: ${Object.entries(s.kernelMissedBySignal).map(([k, v]) => `${k} ${v}`).join(', ')}` : ''}), ${s.unattributed} unattributed (full kernel map), ${s.restarts} restarts, ${s.undecodable} undecodable, ${s.strayEntries} stray, ${set.records} records out`);
   };
 
   let timer: NodeJS.Timeout | null = null;
   let started = false;
   // The one way out, whether stopped, finished, the tracer gave up, or a bug
-  // hit the last-resort handler: bpftrace stopped first (its END probe prints
-  // the last partial window), then every sink flushed and closed, locks last.
+  // hit the last-resort handler: bpftrace stopped first (its exit print of our
+  // maps is the last partial window), then every sink flushed and closed, locks last.
   let stopping: Promise<void> | null = null;
   const shutdown = () =>
     (stopping ??= (async () => {

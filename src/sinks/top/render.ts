@@ -22,7 +22,7 @@ export function renderTop(st: TopState, view: View, sort: SortKey, scr: Screen, 
   const rev = (s: string) => (scr.color ? `\x1b[7m${s}\x1b[0m` : s);
   const lines: string[] = [];
   lines.push(b(fit(`droptrace top — ${status}`, scr.cols)));
-  lines.push(fit(`windows ${st.windows}  last ${st.lastWindowEnd.slice(11, 19) || '-'}  lost events ${st.lost}  suppressed ${st.suppressed}  overflow ${st.overflow}`, scr.cols));
+  lines.push(fit(`windows ${st.windows}  last ${st.lastWindowEnd.slice(11, 19) || '-'}  lost events ${st.lost}  kernel-skipped ${st.kernelMissed}  unattributed ${st.unattributed}  suppressed ${st.suppressed}  overflow ${st.overflow}`, scr.cols));
   lines.push(fit(`view: [f]lows [r]easons [l]ocations   sort: [s] ${sort}   [q]uit`, scr.cols));
   const numCols = ['DROPS', 'RETX', 'IN-LOSS', 'TOTAL', 'LAST'];
   const fixed = 1 + 8 + numCols.length * 9 + 1 + 21;
