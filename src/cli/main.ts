@@ -16,6 +16,7 @@ const COMMANDS: LazyCommand[] = [
   { name: 'tail', describe: 'Stream drop and retransmit events live', load: () => import('./commands/tail.js') },
   { name: 'top', describe: 'Live full-screen view of the flows, reasons and locations losing the most packets', load: () => import('./commands/top.js') },
   { name: 'run', describe: 'The sidecar: all probes, per-flow aggregation, files and Elasticsearch', load: () => import('./commands/run.js') },
+  { name: 'pcap', describe: 'TCP loss per flow and direction from capture files (pcap/pcapng; the tcpdump -z analyser)', load: () => import('./commands/pcap.js') },
   { name: 'probes', describe: 'Show what this kernel and bpftrace allow, per signal', load: () => import('./commands/probes.js') },
   { name: 'setup', describe: 'Install Elasticsearch templates/data streams (setup elasticsearch) or Kibana assets (setup kibana)', load: () => import('./commands/setup.js') },
 ];

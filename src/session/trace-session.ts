@@ -157,6 +157,7 @@ export class TraceSession {
         tcpSockPredicate: compilePredicate(resolved, 'tcp-sock'),
         minReason: reasons.minCode(),
         dropRxSk: this.capabilities.dropRxSk,
+        retransmitErr: this.capabilities.retransmitErr,
         stream: this.o.stream === undefined ? { ratePerSec: 0 } : this.o.stream,
         kernelStack: this.o.kernelStack ?? false,
         aggregate: agg ? { intervalNs, phaseNs, maxFlows: agg.maxFlows } : null,

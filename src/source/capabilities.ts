@@ -39,6 +39,8 @@ export interface Capabilities {
   dropReasons: boolean;
   /** kfree_skb carries the receiving socket (rx_sk, 6.11+). */
   dropRxSk: boolean;
+  /** tcp_retransmit_skb carries the attempt's result (err): it then also fires for attempts that sent nothing. */
+  retransmitErr: boolean;
   signals: SignalChoice[];
 }
 
@@ -187,6 +189,7 @@ export async function detectCapabilities(opts: DetectOptions = {}): Promise<Capa
       : { signal, variant: 'tracepoint', files: [`${file}.bt`], detail: `tracepoint:${event}${what}`, degraded: false };
 
   const rtx = tracepointFormat(tracefs.path, 'tcp', 'tcp_retransmit_skb');
+  const retransmitErr = !!rtx && /\bint err;/.test(rtx);
   signals.push(rtx
     ? tcpSignal('retransmits', 'tcp:tcp_retransmit_skb', 'retransmits/tcp_retransmit_skb', '')
     : { signal: 'retransmits', variant: 'unavailable', files: [], detail: 'tracepoint tcp:tcp_retransmit_skb missing', degraded: true });
@@ -238,6 +241,7 @@ export async function detectCapabilities(opts: DetectOptions = {}): Promise<Capa
     kallsyms,
     dropReasons,
     dropRxSk,
+    retransmitErr,
     signals,
   };
 }

@@ -22,6 +22,8 @@ export interface ProgramInput {
   minReason: number;
   /** kfree_skb passes the receiving socket (rx_sk, 6.11+). Default: no. */
   dropRxSk?: boolean;
+  /** tcp_retransmit_skb passes the attempt's result (err; 6.18 here). Default: no. */
+  retransmitErr?: boolean;
   probesDir?: string;
   /** Per-event streaming: events/s budget shared by all probes (0 = unlimited), or off. Default: unlimited. */
   stream?: { ratePerSec: number } | null;
@@ -79,6 +81,14 @@ function tcpPcount(skb: string, v: BpftraceVersion): string {
   const cb = versionAtLeast(v, 0, 21) ? 'offsetof(struct sk_buff, cb)' : '40';
   return `(uint64)*(uint16 *)((uint64)(${skb}) + ${cb} + 8)`;
 }
+
+// How each retransmit probe reads tcp_retransmit_skb's err argument. Newer
+// kernels (6.18 here) fire the tracepoint for every attempt, also one that
+// sent nothing (-EBUSY: the previous copy still sits in a host queue) or
+// failed; the kernel counts only the attempts that went out in
+// TCPFastRetrans/TCPSlowStartRetrans, and failures other than -EBUSY in
+// RetransSegs and TCPRetransFail. We count attempts that went out (err 0).
+const RETRANS_ERR: Record<string, string> = { 'retransmits/tcp_retransmit_skb.bt': '(int64)args->err', 'retransmits/tcp_retransmit_skb.raw.bt': '(int64)arg2' };
 
 // How each drop probe reads kfree_skb's rx_sk argument (6.11+).
 const RX_SK: Record<string, string> = { 'drops/kfree_skb.bt': '(uint64)args->rx_sk', 'drops/kfree_skb.raw.bt': '(uint64)arg3' };
@@ -286,7 +296,8 @@ export function buildProgram(input: ProgramInput): Program {
         .replaceAll('DROPTRACE_FILTER_DROP', pred)
         .replaceAll('DROPTRACE_FILTER_TCP_SOCK', pred)
         .replaceAll('DROPTRACE_MIN_REASON', String(Math.max(0, Math.trunc(input.minReason))))
-        .replaceAll('DROPTRACE_RX_SK', (input.dropRxSk && RX_SK[f]) || '(uint64)0');
+        .replaceAll('DROPTRACE_RX_SK', (input.dropRxSk && RX_SK[f]) || '(uint64)0')
+        .replaceAll('DROPTRACE_RETRANS_ERR', (input.retransmitErr && RETRANS_ERR[f]) || '(int64)0');
       // bpftrace < 0.20 spells fentry as kfunc (and fexit as kretfunc).
       if (!versionAtLeast(input.version, 0, 20)) text = text.replace(/^fentry:/gm, 'kfunc:');
       parts.push(text);

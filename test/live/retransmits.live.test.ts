@@ -2,12 +2,17 @@
 // A TCP transfer A → B:port through a random nft drop on B's input; `droptrace
 // run` must report the sender's retransmits with the exact 4-tuple, typed the
 // way the kernel counts them (in its unit: segments):
-//   Σ segments        = Δ Tcp.RetransSegs
-//   fast segments     = Δ TCPFastRetrans (tcp_xmit_retransmit_queue outside Loss)
+//   Σ segments        = Δ Tcp.RetransSegs − Δ TCPRetransFail (RetransSegs also
+//                       counts attempts that failed in the IP layer; droptrace
+//                       counts retransmits that went out)
+//   fast segments     = Δ TCPFastRetrans (tcp_xmit_retransmit_queue outside Loss,
+//                       counted after a successful send)
 //   rto + syn         = Δ TCPTimeouts + Δ TCPSlowStartRetrans (timer firings, and
-//                       the slow-start retransmits in Loss after them), less the
-//                       kernel's own count of retransmits that failed to go out
-//                       (TCPRetransFail: the timer counted, no segment was sent)
+//                       the slow-start retransmits in Loss after them), within 2:
+//                       TCPTimeouts counts the firing before the attempt, also
+//                       one that sends nothing because the previous copy is still
+//                       queued on the host (-EBUSY, counted nowhere else) —
+//                       rare on a veth (seen 0 times in the loops of this file)
 //   tlp               ≤ Δ TCPLossProbes (which also counts probes of new data)
 // With TSO/GSO/GRO off one packet is one segment, so nft counts segments too;
 // one test keeps offloads on, where one retransmitted skb may carry several
@@ -85,7 +90,8 @@ describe('retransmits against the sender\'s kernel counters (run --json)', () =>
 
   /** One transfer; returns A's and B's counter deltas over it and droptrace's records. */
   async function transfer(port: number, sport: number, n: number, size: number, gap: number, idle = 0) {
-    const dt = startDroptrace(['run', '--json', '--interval', '1', '--filter-port', String(port)]);
+    // Our two namespaces only: other tests on this host may use the same port.
+    const dt = startDroptrace(['run', '--json', '--interval', '1', '--filter-port', String(port), '--filter-netns', String(lab.netnsInode(A)), '--filter-netns', String(lab.netnsInode(B))]);
     try {
       const ready = await dt.ready();
       const a0 = nstat(A);
@@ -134,7 +140,7 @@ describe('retransmits against the sender\'s kernel counters (run --json)', () =>
     return { mine, byType };
   }
 
-  it('offloads off, 10 % random loss: segments = RetransSegs, fast = TCPFastRetrans, rto + syn = TCPTimeouts + TCPSlowStartRetrans, exactly; drops = nft counter', async () => {
+  it('offloads off, 10 % random loss: segments = RetransSegs − RetransFail and fast = TCPFastRetrans exactly, rto + syn = TCPTimeouts + TCPSlowStartRetrans (±2); drops = nft counter', async () => {
     offloadsOff(A, aDev);
     offloadsOff(B, bDev);
     try {
@@ -149,16 +155,15 @@ describe('retransmits against the sender\'s kernel counters (run --json)', () =>
       // (TCP builds GSO skbs whatever the device offers — software GSO — so a
       // retransmitted skb can still hold several segments: nft, on B's input,
       // counts the segments the device cut.)
-      if (sumOf(mine, segs) !== a.TcpRetransSegs) console.log('DEBUG', JSON.stringify(mine.map((r) => [r.event.start, r.droptrace.retransmit.type, r.droptrace.tcp?.state, r.droptrace.tcp?.ca_state, r.droptrace.count, r.droptrace.segments])));
-      expect(sumOf(mine, segs), detail).toBeLessThanOrEqual(a.TcpRetransSegs);
-      expect(a.TcpRetransSegs - sumOf(mine, segs), detail).toBeLessThanOrEqual(missed);
+      expect(a.TcpRetransSegs - failed - sumOf(mine, segs), detail).toBeGreaterThanOrEqual(0);
+      expect(a.TcpRetransSegs - failed - sumOf(mine, segs), detail).toBeLessThanOrEqual(missed);
       expect(sumOf(byType('fast'), segs), detail).toBeGreaterThan(0);
       expect(a.TcpExtTCPFastRetrans - sumOf(byType('fast'), segs), detail).toBeGreaterThanOrEqual(0);
       expect(a.TcpExtTCPFastRetrans - sumOf(byType('fast'), segs), detail).toBeLessThanOrEqual(missed);
       const timeouts = a.TcpExtTCPTimeouts + a.TcpExtTCPSlowStartRetrans;
       const rto = sumOf(byType('rto'), segs) + sumOf(byType('syn'), segs);
       expect(timeouts - rto, detail).toBeGreaterThanOrEqual(0);
-      expect(timeouts - rto, detail).toBeLessThanOrEqual(missed + failed);
+      expect(timeouts - rto, detail).toBeLessThanOrEqual(missed + failed + 2);
       expect(sumOf(byType('tlp'), (r) => r.droptrace.count), detail).toBeLessThanOrEqual(a.TcpExtTCPLossProbes);
       expect(byType('unknown'), detail).toEqual([]);
       // The drops themselves, at B: the nft rule's, exactly, all A → B, ingress, local-in.
@@ -196,7 +201,7 @@ describe('retransmits against the sender\'s kernel counters (run --json)', () =>
     const total = sumOf(mine, segs);
     const detail = JSON.stringify({ RetransSegs: a.TcpRetransSegs, TCPFastRetrans: a.TcpExtTCPFastRetrans, segments: total, occurrences: sumOf(mine, (r) => r.droptrace.count) });
     expect(a.TcpRetransSegs).toBeGreaterThan(20);
-    expect(Math.abs(total - a.TcpRetransSegs), detail).toBeLessThanOrEqual(0.1 * a.TcpRetransSegs);
+    expect(Math.abs(total - (a.TcpRetransSegs - (a.TcpExtTCPRetransFail ?? 0))), detail).toBeLessThanOrEqual(0.1 * a.TcpRetransSegs);
     expect(sumOf(mine, (r) => r.droptrace.count), detail).toBeLessThanOrEqual(total);
     expect(Math.abs(sumOf(byType('fast'), segs) - a.TcpExtTCPFastRetrans), detail).toBeLessThanOrEqual(Math.max(3, 0.1 * a.TcpExtTCPFastRetrans));
   });

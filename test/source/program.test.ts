@@ -95,13 +95,25 @@ describe('buildProgram with the bundled probes', () => {
     expect(t).not.toMatch(/DROPTRACE_(EVENT_TYPE|EVENT_CODE|SEG_LEN|SEG_COUNT|TCP_PCOUNT)/);
   });
 
+  it('counts only retransmit attempts that went out, where the tracepoint says (err, newer kernels)', () => {
+    const withErr = code(buildProgram({ signals: [RETRANS, SYNACK, TLP_KPROBE], version: V023, dropPredicate: '1', tcpSockPredicate: '1', minReason: 2, retransmitErr: true }).text);
+    expect(count(withErr, '$rerr = (int64)args->err;')).toBe(1);
+    expect(count(withErr, '$rerr = (int64)0;')).toBe(2);
+    expect(count(withErr, 'if ($rerr == 0 && 1) {')).toBe(3);
+    const raw = code(buildProgram({ signals: [sig('retransmits', 'rawtracepoint', ['retransmits/tcp_retransmit_skb.raw.bt'])], version: V023, dropPredicate: '1', tcpSockPredicate: '1', minReason: 2, retransmitErr: true }).text);
+    expect(raw).toContain('$rerr = (int64)arg2;');
+    // Older kernels fire it only for sent segments: no argument to read.
+    const old = code(buildProgram({ signals: [RETRANS], version: V023, dropPredicate: '1', tcpSockPredicate: '1', minReason: 2 }).text);
+    expect(old).toContain('$rerr = (int64)0;');
+  });
+
   it('puts each predicate in its probe kind only', () => {
     const drop = compilePredicate({ ...parseFilters({ port: ['53'] }), ifindexes: [], reasonCodes: [12], excludeReasonCodes: [] }, 'drop')!;
     const sock = compilePredicate({ ...parseFilters({ port: ['53'] }), ifindexes: [], reasonCodes: [], excludeReasonCodes: [] }, 'tcp-sock')!;
     const p = buildProgram({ signals: ALL, version: V023, dropPredicate: drop, tcpSockPredicate: sock, minReason: 2 });
     const t = code(p.text);
     expect(count(t, `if (${drop}) {`)).toBe(1);
-    expect(count(t, `if (${sock}) {`)).toBe(3);
+    expect(count(t, `if ($rerr == 0 && ${sock}) {`)).toBe(3);
     expect(t).toContain('$reason == 12');
     expect(count(t, '$reason == 12')).toBe(1);
   });

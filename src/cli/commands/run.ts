@@ -5,9 +5,8 @@
 import type { Argv } from 'yargs';
 import { hostname } from 'node:os';
 import { rawFiltersFrom, durationMs, bpftraceFrom, untilStopped } from '../common-options.js';
-import { addRunOptions, loadConfig, type RunConfig } from '../../config/index.js';
-import { FileSinks } from '../../sinks/file/index.js';
-import { createElasticsearchSink, esOptionsFromArgs, type EsArgs } from '../../sinks/elasticsearch/index.js';
+import { addRunOptions, loadConfig } from '../../config/index.js';
+import { openConfiguredSinks } from '../configured-sinks.js';
 import { TraceSession } from '../../session/trace-session.js';
 import { SinkSet, StdoutJsonSink } from '../../sinks/fanout/sink-set.js';
 import { StdoutWriter } from '../../sinks/terminal/stdout-writer.js';
@@ -33,15 +32,6 @@ export function builder(y: Argv) {
     .example('$0 --config /etc/droptrace/droptrace.yaml', 'everything from a config file');
 }
 
-function esArgsFrom(c: RunConfig): EsArgs {
-  return {
-    'es-url': c['es-url'], 'es-api-key-file': c['es-api-key-file'], 'es-username': c['es-username'], 'es-password-file': c['es-password-file'],
-    'es-ca-file': c['es-ca-file'], 'es-fingerprint': c['es-fingerprint'], 'es-namespace': c['es-namespace'], 'es-spool-dir': c['es-spool-dir'],
-    'es-spool-max-mb': c['es-spool-max-bytes'] !== undefined ? Math.max(1, Math.ceil(c['es-spool-max-bytes'] / 2 ** 20)) : undefined,
-    'es-batch-size': c['es-batch-size'], 'es-flush-interval': c['es-flush-interval'], 'es-queue-max': c['es-queue-max'], 'es-dead-letter': c['es-dead-letter'],
-  };
-}
-
 export async function handler(argv: Record<string, unknown>): Promise<void> {
   const cfg = loadConfig({ argv });
   const a = cfg;
@@ -53,7 +43,6 @@ export async function handler(argv: Record<string, unknown>): Promise<void> {
   const info = (m: string) => process.stderr.write(`droptrace: ${escapeForTerminal(redact(m))}\n`);
   const limiter = new RepeatLimiter(info, { timer: true });
   const log = (m: string) => limiter.log(m);
-  const esOptions = cfg['es-url'] ? esOptionsFromArgs(esArgsFrom(cfg)) : null;
 
   // One writer per directory (platform/lock.ts): a second `run` on the same
   // output directory or spool is refused, naming the holder. Directories are
@@ -62,7 +51,7 @@ export async function handler(argv: Record<string, unknown>): Promise<void> {
   const releaseLocks = () => {
     for (const l of locks.splice(0)) l.release();
   };
-  const sinks: Sink[] = [];
+  let sinks: Sink[];
   try {
     const held = new Set<string>();
     const lockDir = async (dir: string, what: string, flag: string) => {
@@ -73,21 +62,14 @@ export async function handler(argv: Record<string, unknown>): Promise<void> {
       locks.push(await acquireLock(dir, { purpose: `run ${flag}` }));
     };
     if (cfg['output-dir']) await lockDir(cfg['output-dir'], 'output directory', '--output-dir');
-    if (esOptions) {
-      await lockDir(esOptions.spoolDir, 'spool directory', '--es-spool-dir');
-      if (esOptions.deadLetterPath) preparePrivateDir(dirname(esOptions.deadLetterPath), { what: 'dead-letter directory' });
+    if (cfg['es-url']) {
+      await lockDir(cfg['es-spool-dir'], 'spool directory', '--es-spool-dir');
+      if (cfg['es-dead-letter']) preparePrivateDir(dirname(cfg['es-dead-letter']), { what: 'dead-letter directory' });
     }
     // Sinks first: an unusable output directory or a refused Elasticsearch
     // (bad CA, fingerprint or credentials) fails before any probe is loaded.
-    if (cfg['output-dir']) {
-      sinks.push(new FileSinks({
-        dir: cfg['output-dir'], maxBytes: cfg['file-max-bytes'], maxAgeMs: cfg['file-max-age'] * 1000, keep: cfg['file-keep'], gzip: cfg['file-gzip'],
-        onError: (e: unknown) => log(`files: ${(e as Error).message}`),
-      }));
-    }
-    if (esOptions) sinks.push(await createElasticsearchSink({ ...esOptions, log }));
+    sinks = await openConfiguredSinks(cfg, log);
   } catch (e) {
-    await Promise.all(sinks.map((s) => s.close().catch(() => undefined)));
     releaseLocks();
     limiter.close();
     throw e;
