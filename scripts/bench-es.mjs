@@ -80,7 +80,7 @@ async function viaSink(run) {
   }
   await sink.flush();
   // Until every record is in a final state (a refused or dropped one must fail the run below, not hang it).
-  const final = (s) => s.acked + s.duplicate + s.dead_lettered + s.dropped_by_policy;
+  const final = (s) => s.acked + s.duplicate + s.dead_lettered + s.dead_letter_failed + s.dropped_by_policy;
   while (final(sink.stats()) < N) {
     if (performance.now() - t0 > 600_000) throw new Error(`sink not done after 600 s: ${JSON.stringify(sink.stats())}`);
     await new Promise((r) => setTimeout(r, 5));

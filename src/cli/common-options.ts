@@ -1,6 +1,7 @@
 // Options shared by every long-running command (design: command-line contract).
 import type { Argv } from 'yargs';
 import { UsageError } from '../errors.js';
+import { watchParent } from '../platform/parent-watch.js';
 
 export function withTracerOptions<T>(y: Argv<T>) {
   return y
@@ -46,25 +47,38 @@ export function bpftraceFrom(a: TracerArgs, env: NodeJS.ProcessEnv = process.env
   return a.bpftrace ?? (env.DROPTRACE_BPFTRACE || undefined);
 }
 
-/** Resolves on SIGINT/SIGTERM or after the duration, whichever comes first. */
-export function untilStopped(ms: number | undefined, also?: Promise<unknown>): Promise<string> {
+export interface StopOptions {
+  /** Told why we stop when it is not a signal or the duration (e.g. the npx launcher went away). */
+  onReason?: (why: string) => void;
+  /** Injected for tests: watches the launcher (default platform/parent-watch). */
+  watch?: (onGone: (why: string) => void) => () => void;
+}
+
+/**
+ * Resolves on SIGINT, SIGTERM or SIGHUP (the terminal or the shell that
+ * started us went away; Node would otherwise die without flushing), when
+ * the npm/npx launcher that started us is gone, or after the duration.
+ */
+export function untilStopped(ms: number | undefined, also?: Promise<unknown>, o: StopOptions = {}): Promise<string> {
   return new Promise((resolve, reject) => {
     const timer = ms !== undefined ? setTimeout(() => done('duration'), ms) : null;
-    const onSig = (s: string) => done(s);
-    const sigint = () => onSig('SIGINT');
-    const sigterm = () => onSig('SIGTERM');
-    process.once('SIGINT', sigint);
-    process.once('SIGTERM', sigterm);
-    function done(why: string) {
+    const handlers = (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((s) => [s, () => done(s)] as const);
+    for (const [s, h] of handlers) process.once(s, h);
+    const unwatch = (o.watch ?? ((onGone) => watchParent({ onGone })))((why) => {
+      o.onReason?.(`stopping: ${why}`);
+      done('launcher-gone');
+    });
+    function cleanup() {
       if (timer) clearTimeout(timer);
-      process.off('SIGINT', sigint);
-      process.off('SIGTERM', sigterm);
+      for (const [s, h] of handlers) process.off(s, h);
+      unwatch();
+    }
+    function done(why: string) {
+      cleanup();
       resolve(why);
     }
     also?.then(() => done('tracer-exit'), (e) => {
-      if (timer) clearTimeout(timer);
-      process.off('SIGINT', sigint);
-      process.off('SIGTERM', sigterm);
+      cleanup();
       reject(e);
     });
   });

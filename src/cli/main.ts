@@ -3,6 +3,8 @@
 // optional dependency of one command cannot break the others.
 import yargs, { type Argv } from 'yargs';
 import { DroptraceError } from '../errors.js';
+import { redact, registerSecretEnv } from '../platform/redact.js';
+import { helpWidth, rewrapHelp } from './help-wrap.js';
 
 interface LazyCommand {
   name: string;
@@ -19,8 +21,24 @@ const COMMANDS: LazyCommand[] = [
   { name: 'setup', describe: 'Install Elasticsearch templates/data streams (setup elasticsearch) or Kibana assets (setup kibana)', load: () => import('./commands/setup.js') },
 ];
 
+/**
+ * Parse with yargs capturing its own output (help, version) instead of
+ * printing it: help comes back unwrapped (.wrap(null)) and is wrapped at word
+ * boundaries here (help-wrap.ts). Returns argv and whether output was shown.
+ */
+async function parseShowing(y: Argv, args: string[]): Promise<{ argv: Record<string, unknown>; shown: boolean }> {
+  let output = '';
+  const argv = (await y.parseAsync(args, {}, (_err, _argv, out) => {
+    output = out ?? '';
+  })) as Record<string, unknown>;
+  if (output) process.stdout.write(rewrapHelp(output, helpWidth()) + '\n');
+  return { argv, shown: output !== '' };
+}
+
 export async function main(args: string[]): Promise<void> {
   let code = 0;
+  // Secrets in the environment are masked in every message from now on.
+  registerSecretEnv();
   try {
     const cli = yargs(args)
       .scriptName('droptrace')
@@ -31,7 +49,7 @@ export async function main(args: string[]): Promise<void> {
       .help()
       .version()
       .exitProcess(false)
-      .wrap(Math.min(110, process.stdout.columns || 100))
+      .wrap(null)
       .fail((msg, err) => {
         throw fromYargs(msg, err);
       });
@@ -50,22 +68,23 @@ export async function main(args: string[]): Promise<void> {
     const chosen = COMMANDS.find((c) => c.name === first);
     if (chosen) {
       const mod = await chosen.load();
-      const sub = yargs(args.slice(args.indexOf(chosen.name) + 1))
+      const subArgs = args.slice(args.indexOf(chosen.name) + 1);
+      const sub = yargs(subArgs)
         .scriptName(`droptrace ${chosen.name}`)
         .usage(`$0 [options]\n\n${chosen.describe}`)
         .strict()
         .help()
         // Never let yargs call process.exit: main() is the one exit point.
         .exitProcess(false)
-        .wrap(Math.min(110, process.stdout.columns || 100))
+        .wrap(null)
         .fail((msg, err) => {
           throw fromYargs(msg, err);
         });
-      const argv = (await mod.builder(sub).parseAsync()) as Record<string, unknown>;
-      if (argv.help) return;
+      const { argv, shown } = await parseShowing(mod.builder(sub), subArgs);
+      if (argv.help || shown) return;
       await mod.handler(argv);
     } else {
-      await cli.parseAsync();
+      await parseShowing(cli, args);
     }
   } catch (err) {
     code = report(err);
@@ -87,12 +106,23 @@ class UsageErrorFromYargs extends DroptraceError {
   }
 }
 
+// Terminal controls (but not the backslash: values in messages are already
+// escaped where they were quoted, and would show doubled).
+const CONTROLS = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]/gu;
+
+/** Every message leaves with secrets masked and terminal controls escaped (its own line breaks kept). */
+const clean = (s: string) =>
+  redact(s).replace(CONTROLS, (c) => {
+    const cp = c.codePointAt(0)!;
+    return cp <= 0xff ? `\\x${cp.toString(16).padStart(2, '0')}` : `\\u{${cp.toString(16)}}`;
+  });
+
 function report(err: unknown): number {
   if (err instanceof DroptraceError) {
-    process.stderr.write(`droptrace: error: ${err.message}\n`);
-    if (err.hint) process.stderr.write(`  hint: ${err.hint}\n`);
+    process.stderr.write(`droptrace: error: ${clean(err.message)}\n`);
+    if (err.hint) process.stderr.write(`  hint: ${clean(err.hint)}\n`);
     return err.exitCode;
   }
-  process.stderr.write(`droptrace: internal error (this is a bug, please report it):\n${(err as Error)?.stack ?? String(err)}\n`);
+  process.stderr.write(`droptrace: internal error (this is a bug, please report it):\n${clean((err as Error)?.stack ?? String(err))}\n`);
   return 70;
 }

@@ -12,8 +12,9 @@
 //   filters: (or filter:)      { host, port, proto, iface, netns, reason, exclude-reason } → filter-host, …
 //   pcap:                      { state-dir, state-max-connections, max-connections, after, lock-wait } → pcap-state-dir, …
 // Unknown keys, duplicate options and secrets given as values are errors.
-import { readFileSync } from 'node:fs';
+// Limits (size, kind of file, nesting) and what an error may quote: file-limits.ts.
 import { parse as parseYaml } from 'yaml';
+import { jsonErrorText, readConfigFile, shapeProblem, yamlErrorText } from './file-limits.js';
 import { REFUSED_SECRET_KEYS, RUN_OPTIONS, SPEC_BY_NAME, type OptionGroup } from './schema.js';
 import { didYouMean, closest } from './suggest.js';
 
@@ -45,24 +46,29 @@ export interface ParsedConfigFile {
 
 export type ReadFile = (path: string) => string;
 
-export const defaultReadFile: ReadFile = (path) => readFileSync(path, 'utf8');
+export const defaultReadFile: ReadFile = (path) => readConfigFile(path);
 
-/** Parse the text into a plain object; throws Error(reason). */
+/** Parse the text into a plain object; throws Error(reason) — a reason that never quotes the text. */
 export function parseConfigText(path: string, text: string): unknown {
   const json = /\.json$/i.test(path) || (!/\.ya?ml$/i.test(path) && /^\s*\{/.test(text));
+  let doc: unknown;
   if (json) {
     try {
-      return JSON.parse(text);
+      doc = JSON.parse(text);
     } catch (e) {
-      throw new Error(`not valid JSON: ${(e as Error).message}`);
+      throw new Error(jsonErrorText(e, text));
+    }
+  } else {
+    try {
+      // uniqueKeys (the default) makes a repeated key an error; aliases are capped (billion laughs).
+      doc = parseYaml(text, { uniqueKeys: true, prettyErrors: true, maxAliasCount: 100 });
+    } catch (e) {
+      throw new Error(yamlErrorText(e));
     }
   }
-  try {
-    // uniqueKeys (the default) makes a repeated key an error.
-    return parseYaml(text, { uniqueKeys: true, prettyErrors: true });
-  } catch (e) {
-    throw new Error(`not valid YAML: ${(e as Error).message.split('\n')[0]}`);
-  }
+  const problem = shapeProblem(doc);
+  if (problem) throw new Error(`${problem} (more than any droptrace config needs)`);
+  return doc;
 }
 
 const isMapping = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -83,6 +89,10 @@ export function flattenConfig(doc: unknown): ParsedConfigFile {
     else values.set(name, { raw, key });
   };
 
+  // Keys that are neither options nor close to one are named only if the file
+  // otherwise looks like a droptrace config: a file given by mistake (a
+  // symlink to /etc/shadow, a credentials file) must not be echoed key by key.
+  const unknownUnnamed: string[] = [];
   for (const [key, raw] of Object.entries(doc)) {
     if (REFUSED_SECRET_KEYS[key]) {
       errors.push(`"${key}" is not accepted: secrets are never read from the config file; ${REFUSED_SECRET_KEYS[key]}`);
@@ -94,7 +104,9 @@ export function flattenConfig(doc: unknown): ParsedConfigFile {
     }
     const nested = NESTED_GROUPS[key];
     if (!nested) {
-      errors.push(`unknown key "${key}"${didYouMean(key, topNames)}`);
+      const hint = didYouMean(key, topNames);
+      if (hint) errors.push(`unknown key ${shownKey(key)}${hint}`);
+      else unknownUnnamed.push(key);
       continue;
     }
     if (!isMapping(raw)) {
@@ -112,9 +124,21 @@ export function flattenConfig(doc: unknown): ParsedConfigFile {
         put(name, value, full);
       } else {
         const hint = closest(sub, shortNames);
-        errors.push(`unknown key "${full}"${hint ? ` (did you mean "${key}.${hint}"?)` : ''}`);
+        errors.push(`unknown key ${shownKey(full)}${hint ? ` (did you mean "${key}.${hint}"?)` : ''}`);
       }
     }
   }
+  const known = Object.keys(doc).some((k) => SPEC_BY_NAME.has(k) || NESTED_GROUPS[k] || REFUSED_SECRET_KEYS[k] || k === 'config');
+  if (known) errors.push(...unknownUnnamed.map((k) => `unknown key ${shownKey(k)}`));
+  else if (unknownUnnamed.length) {
+    const which = unknownUnnamed.length === 1 ? 'its only top-level key is not a' : `none of its ${unknownUnnamed.length} top-level keys is a`;
+    errors.push(`${which} droptrace option: is it the right file? (its keys are not shown, in case it is not meant to be read)`);
+  }
   return { values, errors };
+}
+
+/** A key as written, quoted, control characters escaped, cut at 64 characters. */
+function shownKey(k: string): string {
+  const s = JSON.stringify(k.length > 64 ? `${k.slice(0, 61)}...` : k);
+  return s.replace(/[\u0080-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }

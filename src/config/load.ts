@@ -5,6 +5,7 @@ import { UsageError } from '../errors.js';
 import { CONFIG_ENV, RUN_OPTIONS, SPEC_BY_NAME, envName, type OptionSpec, type RunConfig } from './schema.js';
 import { parseValue, shown } from './parse-value.js';
 import { defaultReadFile, flattenConfig, parseConfigText, type ReadFile } from './config-file.js';
+import { ConfigFileError } from './file-limits.js';
 
 export type ValueSource = 'flag' | 'env' | 'file' | 'default' | 'unset';
 
@@ -41,7 +42,9 @@ export function loadConfigWithSources(input: LoadConfigInput = {}): LoadedConfig
     try {
       text = (input.readFile ?? defaultReadFile)(configPath);
     } catch (e) {
-      throw new UsageError(`cannot read ${where}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      // Limit violations (file-limits.ts) are reasons; anything else is an errno code, never a message quoting content.
+      const why = e instanceof ConfigFileError ? `${configPath} ${e.message}` : `cannot read ${where}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
+      throw new UsageError(e instanceof ConfigFileError ? `config file ${why}` : why, 'A config file is a YAML or JSON mapping of run options (see `droptrace run --help`).');
     }
     let doc: unknown;
     try {

@@ -2,6 +2,7 @@
 // typed value its schema row asks for. Errors are plain reasons; the caller
 // prefixes where the value came from.
 import type { OptionSpec } from './schema.js';
+import { redact } from '../platform/redact.js';
 
 export class ValueError extends Error {}
 
@@ -141,7 +142,7 @@ function toStringList(raw: RawValue, from: 'flag' | 'env' | 'file'): string[] {
   return out;
 }
 
-/** A value for an error message: quoted, control/bidi characters escaped, truncated. */
+/** A value for an error message: secrets masked (a URL's password…), quoted, control/bidi characters escaped, truncated. */
 export function shown(raw: RawValue): string {
   let s: string;
   try {
@@ -149,6 +150,7 @@ export function shown(raw: RawValue): string {
   } catch {
     s = String(raw);
   }
+  s = redact(s);
   s = s.replace(/[\u0080-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
   return s.length > 80 ? `${s.slice(0, 77)}...` : s;
 }

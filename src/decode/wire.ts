@@ -75,15 +75,38 @@ export type WireMessage =
   | { kind: 'ignored' }
   | { kind: 'undecodable'; line: string; why: string };
 
-const DROP_NUMERIC = ['ts', 'reason', 'eth', 'len', 'ifindex', 'iif', 'netns', 'l3', 'l4', 's4', 'd4', 'sport', 'dport', 'tflags', 'icmp_type', 'icmp_code', 'cpu'] as const;
+// Every numeric field with the range its kernel source can produce (the C
+// type the probe reads, or the values the probe itself prints). A value out of
+// range is not ours (or is corrupt) and would be misread downstream: a port
+// above 65535, a window number whose time is not a date (RangeError), a
+// count above 2^53 that JSON.parse already rounded.
+const U8 = 0xff;
+const U16 = 0xffff;
+const U32 = 0xffffffff;
+/** Monotonic ns (bpf_ktime_get_ns): a u64 the kernel keeps below 2^63. */
+const TS = 2 ** 63 - 1;
+/** Window numbers: ns / interval (>= 1 s) stay below 2^34; 2^40 leaves room for sub-second intervals. */
+export const MAX_WINDOW = 2 ** 40;
+type Range = number | readonly number[];
+const L3_EVENT: Range = [0, 4, 6];
+const L3_SOCK: Range = [4, 6];
+const FLOW = { netns: U32, s4: U32, d4: U32, sport: U16, dport: U16 } as const;
+const DROP_NUMERIC: Readonly<Record<string, Range>> = {
+  ts: TS, reason: U32, eth: U16, len: U32, ifindex: U32, iif: U32, l3: L3_EVENT, l4: U8, ...FLOW,
+  tflags: U8, icmp_type: U8, icmp_code: U8, cpu: U32,
+};
 const DROP_HEX = ['loc', 'dst_in', 's6', 'd6'] as const;
-const SOCK_NUMERIC = ['ts', 'state', 'ca_state', 'pending', 'retransmits', 'netns', 'l3', 's4', 'd4', 'sport', 'dport', 'len', 'cpu'] as const;
+const SOCK_NUMERIC: Readonly<Record<string, Range>> = {
+  ts: TS, state: U8, ca_state: U8, pending: U8, retransmits: U8, l3: L3_SOCK, ...FLOW, len: U32, cpu: U32,
+};
 const SOCK_HEX = ['s6', 'd6'] as const;
-const INCOMING_NUMERIC = ['ts', 'action', 'seq', 'rcv_nxt', 'netns', 'l3', 's4', 'd4', 'sport', 'dport', 'len', 'cpu'] as const;
-const END_NUMERIC = ['ts', 'oldstate', 'retrans', 'ooo', 'netns', 'l3', 's4', 'd4', 'sport', 'dport'] as const;
-const FLUSH_NUMERIC = ['from', 'to', 'ts'] as const;
-const OPTIONAL_SEGS = ['segs'] as const;
-const OPTIONAL_LOCAL = ['local'] as const;
+const INCOMING_NUMERIC: Readonly<Record<string, Range>> = {
+  ts: TS, action: [1, 2, 3], seq: U32, rcv_nxt: U32, l3: L3_SOCK, ...FLOW, len: U32, cpu: U32,
+};
+const END_NUMERIC: Readonly<Record<string, Range>> = { ts: TS, oldstate: U8, retrans: U32, ooo: U32, l3: L3_SOCK, ...FLOW };
+// Fields newer probes print and older output lacks: checked when present.
+const OPTIONAL_SEGS: Readonly<Record<string, Range>> = { segs: U32 };
+const OPTIONAL_LOCAL: Readonly<Record<string, Range>> = { local: [0, 1] };
 
 // Kernel addresses are printed "0x%llx"; IPv6 addresses as four "%08x" words
 // (exactly 32 digits). Anything else would be misread downstream: BigInt()
@@ -92,17 +115,18 @@ const OPTIONAL_LOCAL = ['local'] as const;
 const ADDR_RE = /^0x[0-9a-f]{1,16}$/;
 const WORDS_RE = /^(0x)?[0-9a-f]{32}$/;
 const HEX_RE: Record<string, RegExp> = { loc: ADDR_RE, dst_in: ADDR_RE, s6: WORDS_RE, d6: WORDS_RE };
-const LOST_TEXT_RE = /^Lost (\d+) events?\b/;
+const LOST_TEXT_RE = /^Lost (\d{1,15}) events?\b/;
 // bpftrace's text rendering of a stats() map entry and of a scalar map.
-const MAP_ENTRY_RE = /^@([a-z]+)[01]\[(-?\d+(?:, -?\d+)*)\]: count (\d+), average -?\d+, total (-?\d+)$/;
-const SCALAR_RE = /^@([a-z_]+)([01]?): (-?\d+)$/;
-const SEEN_RE = /^@s[dri][01]\[-?\d+(?:, -?\d+)*\]: \d+$/;
-const ATTACH_RE = /^Attaching (\d+) probes?\.\.\.$/;
+// Digit runs are bounded: a longer one is no 64-bit value (and Number() of it could be Infinity).
+const MAP_ENTRY_RE = /^@([a-z]+)[01]\[(-?\d{1,20}(?:, -?\d{1,20})*)\]: count (\d{1,20}), average -?\d{1,20}, total (-?\d{1,20})$/;
+const SCALAR_RE = /^@([a-z_]+)([01]?): (-?\d{1,20})$/;
+const SEEN_RE = /^@s[dri][01]\[-?\d{1,20}(?:, -?\d{1,20})*\]: \d{1,20}$/;
+const ATTACH_RE = /^Attaching (\d{1,9}) probes?\.\.\.$/;
 // bpftrace 0.2x reports a failed helper call on stdout as a block: a
 // "<file>:<line>:<cols>: WARNING: …" header, "Additional Info - helper: …",
 // the source line echoed with its indentation, then a line of carets (~).
 // The echoed source line is told apart by the session (it follows a header).
-const HELPER_INFO_RE = /^Additional Info - helper: (\w+), retcode: (-?\d+)$/;
+const HELPER_INFO_RE = /^Additional Info - helper: (\w+), retcode: (-?\d{1,20})$/;
 const DIAGNOSTIC_HEADER_RE = /^\S+:\d+:\d+(?:-\d+)?: WARNING: /;
 const CARETS_RE = /^ *~+$/;
 
@@ -159,9 +183,16 @@ function decodeObject(o: Record<string, unknown>, line: string): WireMessage {
       const m = checked(o, END_NUMERIC, SOCK_HEX, line);
       return m.kind === 'event' ? { kind: 'flow-end', end: m.event as unknown as FlowEndWire } : m;
     }
-    case 'flush':
-      for (const k of FLUSH_NUMERIC) if (!isCount(o[k])) return { kind: 'undecodable', line, why: `flush field ${k} is not a non-negative integer` };
-      return { kind: 'flush', from: o.from as number, to: o.to as number, ts: o.ts as number, final: o.final === 1 };
+    case 'flush': {
+      for (const [k, max] of [['from', MAX_WINDOW], ['to', MAX_WINDOW], ['ts', TS]] as const) {
+        if (!isCount(o[k])) return { kind: 'undecodable', line, why: `flush field ${k} is not a non-negative integer` };
+        if ((o[k] as number) > max) return { kind: 'undecodable', line, why: `flush field ${k} is out of range` };
+      }
+      const final = o.final === 1;
+      // The probe moves from window `from` to a later `to`; the final flush prints to 0.
+      if (!final && (o.to as number) < (o.from as number)) return { kind: 'undecodable', line, why: 'flush goes back in time (to < from)' };
+      return { kind: 'flush', from: o.from as number, to: o.to as number, ts: o.ts as number, final };
+    }
     case 'flush-end':
       return { kind: 'flush-end' };
     case 'stack-end':
@@ -178,7 +209,7 @@ function decodeEnvelope(o: Record<string, unknown>, line: string): WireMessage {
   switch (o.type) {
     case 'lost_events': {
       const n = typeof data === 'object' && data ? (data as Record<string, unknown>).events : undefined;
-      return isCount(n) ? { kind: 'lost', count: n } : { kind: 'undecodable', line, why: 'lost_events without a count' };
+      return isCount(n) && Number.isSafeInteger(n) ? { kind: 'lost', count: n } : { kind: 'undecodable', line, why: 'lost_events without a count' };
     }
     case 'attached_probes': {
       const n = typeof data === 'object' && data ? (data as Record<string, unknown>).probes : undefined;
@@ -235,19 +266,27 @@ function isCount(v: unknown): v is number {
   return typeof v === 'number' && Number.isInteger(v) && v >= 0;
 }
 
+function inRange(v: number, r: Range): boolean {
+  return typeof r === 'number' ? v <= r : r.includes(v);
+}
+
 function checked(
   o: Record<string, unknown>,
-  numeric: readonly string[],
+  numeric: Readonly<Record<string, Range>>,
   hex: readonly string[],
   line: string,
-  optional: readonly string[] = [],
+  optional: Readonly<Record<string, Range>> = {},
 ): WireMessage {
-  for (const k of numeric) {
+  for (const k in numeric) {
     const v = o[k];
     if (!isCount(v)) return { kind: 'undecodable', line, why: `field ${k} is not a non-negative integer` };
+    if (!inRange(v, numeric[k])) return { kind: 'undecodable', line, why: `field ${k} is out of range (${v})` };
   }
-  for (const k of optional) {
-    if (k in o && !isCount(o[k])) return { kind: 'undecodable', line, why: `field ${k} is not a non-negative integer` };
+  for (const k in optional) {
+    if (!(k in o)) continue;
+    const v = o[k];
+    if (!isCount(v)) return { kind: 'undecodable', line, why: `field ${k} is not a non-negative integer` };
+    if (!inRange(v, optional[k])) return { kind: 'undecodable', line, why: `field ${k} is out of range (${v})` };
   }
   for (const k of hex) {
     const v = o[k];

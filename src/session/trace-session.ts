@@ -20,6 +20,7 @@ import { FlowAggregator } from '../aggregate/flow-records.js';
 import { MonotonicToWall, systemClock } from '../enrich/clock.js';
 import { readBpfObjects, attributePrograms, bpftoolProgNames, setScalarMap } from '../source/bpf-fdinfo.js';
 import { kernelMapSizing } from '../source/map-sizing.js';
+import { RepeatLimiter } from '../platform/log-limiter.js';
 import { join } from 'node:path';
 
 export interface SessionOptions {
@@ -73,6 +74,8 @@ export interface SessionStats {
   stoppedBy: 'requested' | 'signal' | null;
   /** 100 ms ticks a window flip was postponed because userspace had not emptied the other generation yet. */
   windowStalls: number;
+  /** Of `undecodable`: lines longer than the line limit (cut, never buffered whole). */
+  overlong: number;
 }
 
 /** The per-window keyless totals (@td0 …; src/source/program.ts). */
@@ -81,7 +84,7 @@ const WINDOW_TOTALS = new Set(['td', 'tr', 'ti']);
 const OPTIONAL_ORDER = ['flow-ends', 'loss-probes', 'incoming-loss', 'synack-retransmits', 'retransmits', 'drops'];
 
 export class TraceSession {
-  readonly stats: SessionStats = { lines: 0, events: 0, undecodable: 0, lost: 0, restarts: 0, gaps: 0, suppressed: 0, windows: 0, flowRecords: 0, overflowCount: 0, strayEntries: 0, kernelMissed: 0, kernelMissedBySignal: {}, unattributed: 0, kernelMaps: { maps: 0, keys: 0, bytes: 0 }, stoppedBy: null, helperErrors: 0, windowStalls: 0 };
+  readonly stats: SessionStats = { lines: 0, events: 0, undecodable: 0, lost: 0, restarts: 0, gaps: 0, suppressed: 0, windows: 0, flowRecords: 0, overflowCount: 0, strayEntries: 0, kernelMissed: 0, kernelMissedBySignal: {}, unattributed: 0, kernelMaps: { maps: 0, keys: 0, bytes: 0 }, stoppedBy: null, helperErrors: 0, windowStalls: 0, overlong: 0 };
   private stallsSeen = 0;
   /** recursion_misses already counted from the current bpftrace process, per program id. */
   private missesSeen = new Map<number, number>();
@@ -96,11 +99,16 @@ export class TraceSession {
   private supervisor: Supervisor | null = null;
   private enricher!: Enricher;
   private running: Promise<void> = Promise.resolve();
-  private warnedUndecodable = false;
+  /** Undecodable lines: the first one with a sample, then one summary a minute. */
+  private readonly badLines: RepeatLimiter;
+  /** Window geometry, for checking flush markers against the clock. */
+  private intervalNs = 0n;
+  private phaseNs = 0n;
   private readonly host: string;
 
   constructor(private readonly o: SessionOptions) {
     this.host = o.hostName ?? hostname();
+    this.badLines = new RepeatLimiter((m) => this.warn(m), { timer: true });
   }
 
   private warn(msg: string): void {
@@ -143,6 +151,8 @@ export class TraceSession {
     const intervalNs = BigInt(Math.round((agg?.intervalS ?? 10) * 1e9));
     const offsetNs = BigInt(systemClock.wallMs()) * 1_000_000n - systemClock.monoNs();
     const phaseNs = (((-offsetNs) % intervalNs) + intervalNs) % intervalNs;
+    this.intervalNs = intervalNs;
+    this.phaseNs = phaseNs;
     for (;;) {
       const program = buildProgram({
         signals,
@@ -275,6 +285,7 @@ export class TraceSession {
         onLine: (l) => this.onLine(l),
         // Aggregating programs stop through their tick (no message lost); streaming ones by SIGINT.
         requestStop: this.o.aggregate ? (pid) => setScalarMap(pid, 'stopreq', 1n) : undefined,
+        onOverlong: (n) => this.onOverlong(n),
         onStderr: (l) => this.warn(`bpftrace: ${l}`),
         onGap: (g) => this.onGap(g),
         onReady: (pid, restarts) => {
@@ -322,10 +333,53 @@ export class TraceSession {
     this.flushStack();
     // bpftrace's exit print of our maps was the last, partial window.
     this.windows?.end();
+    this.badLines.close();
   }
 
+  /** False when bpftrace could outlive us on this host (no setpriv --pdeathsig). */
+  get tracerDiesWithUs(): boolean {
+    return this.supervisor?.diesWithParent ?? true;
+  }
+
+  /**
+   * One line from bpftrace. Nothing in it may crash the collector: a line
+   * that does not decode, or that fails further down (a bug for some value
+   * we did not foresee), is counted as undecodable and the run goes on.
+   */
   private onLine(line: string): void {
     this.stats.lines++;
+    try {
+      this.handle(line);
+    } catch (e) {
+      this.undecodable(line, `could not be processed: ${(e as Error)?.name ?? 'Error'}: ${(e as Error)?.message ?? e}`);
+    }
+  }
+
+  private onOverlong(length: number): void {
+    this.stats.lines++;
+    this.stats.overlong++;
+    this.stats.undecodable++;
+    this.badLines.log(`skipped a bpftrace output line longer than ${length} bytes (cut at the line limit, counted as undecodable)`, 'overlong');
+  }
+
+  private undecodable(line: string, why: string): void {
+    this.stats.undecodable++;
+    const sample = line.length > 160 ? `${line.slice(0, 160)}… (${line.length} characters)` : line;
+    // Raw here: every consumer of warnings escapes them for the terminal (once).
+    this.badLines.log(`skipping undecodable bpftrace output (${why}), e.g. ${sample}; counted in stats.undecodable (${this.stats.undecodable} so far)`, 'undecodable');
+  }
+
+  /** A flush marker must name windows that exist at its timestamp; anything else would make impossible window times. */
+  private implausibleFlush(from: number, to: number, ts: number, final: boolean): string | null {
+    if (this.intervalNs === 0n) return null;
+    // The window open at ts (the probe computes it the same way from nsecs).
+    const now = (BigInt(ts) + this.intervalNs - this.phaseNs) / this.intervalNs;
+    if (BigInt(from) > now + 1n) return `flush window ${from} is after the window at its timestamp (${now})`;
+    if (!final && BigInt(to) > now + 1n) return `flush target window ${to} is after the window at its timestamp (${now})`;
+    return null;
+  }
+
+  private handle(line: string): void {
     const m = decodeLine(line);
     switch (m.kind) {
       case 'event': {
@@ -347,9 +401,13 @@ export class TraceSession {
       case 'flow-end':
         this.flows?.connectionEnded(m.end);
         return;
-      case 'flush':
+      case 'flush': {
+        const bad = this.implausibleFlush(m.from, m.to, m.ts, m.final);
+        // Its entries then count as printed outside a flush: into the window the kernel is counting (none lost).
+        if (bad) return this.undecodable(line, bad);
         this.windows?.begin(m.from, m.ts, m.final, m.to);
         return;
+      }
       case 'flush-end':
         this.windows?.end();
         return;
@@ -386,11 +444,7 @@ export class TraceSession {
           this.echoExpected = false;
           return;
         }
-        this.stats.undecodable++;
-        if (!this.warnedUndecodable) {
-          this.warnedUndecodable = true;
-          this.warn(`skipping undecodable bpftrace output (${m.why}); further ones are only counted`);
-        }
+        this.undecodable(m.line, m.why);
         return;
       default:
         return;

@@ -3,7 +3,10 @@
 // the BEGIN probe prints (bpftrace runs BEGIN only after attaching every probe),
 // restart with backoff after a crash and report the gap, give up after
 // repeated fast failures, and stop cleanly (SIGINT, drain, then SIGKILL).
+// bpftrace is tied to our life with a parent-death signal (platform/die-with-parent.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { dieWithParent, findDeathWrapper } from '../platform/die-with-parent.js';
 import { StringDecoder } from 'node:string_decoder';
 import { TracerError } from '../errors.js';
 import { type BpftraceCommand, childEnv } from './bpftrace-binary.js';
@@ -38,6 +41,14 @@ export interface SupervisorOptions {
    * or after 20× this long in all.
    */
   stopRequestMs?: number;
+  /** A line longer than maxLineBytes was cut and skipped (its length so far). */
+  onOverlong?: (length: number) => void;
+  maxLineBytes?: number;
+  /**
+   * Wrapper that kills bpftrace when we die (setpriv path), null for none;
+   * default: found on the system path.
+   */
+  deathWrapper?: string | null;
   /** Consecutive failures (exit before `healthyAfterMs` of running) before giving up. */
   maxFastFailures?: number;
   healthyAfterMs?: number;
@@ -67,7 +78,8 @@ export class Supervisor {
   private rejectDone!: (e: Error) => void;
   private restartTimer: NodeJS.Timeout | null = null;
   private childExited: Promise<void> = Promise.resolve();
-  private readonly o: Required<Omit<SupervisorOptions, 'env' | 'onStderr' | 'requestStop'>> & Pick<SupervisorOptions, 'env' | 'onStderr' | 'requestStop'>;
+  private readonly o: Required<Omit<SupervisorOptions, 'env' | 'onStderr' | 'onOverlong' | 'maxLineBytes' | 'deathWrapper' | 'requestStop'>> &
+    Pick<SupervisorOptions, 'env' | 'onStderr' | 'onOverlong' | 'maxLineBytes' | 'deathWrapper' | 'requestStop'>;
 
   constructor(opts: SupervisorOptions) {
     this.o = {
@@ -79,6 +91,15 @@ export class Supervisor {
       now: Date.now,
       ...opts,
     };
+  }
+
+  /** False when bpftrace could outlive us (no setpriv with --pdeathsig on this host). */
+  get diesWithParent(): boolean {
+    return this.wrapper() !== null;
+  }
+
+  private wrapper(): string | null {
+    return this.o.deathWrapper === undefined ? findDeathWrapper() : this.o.deathWrapper;
   }
 
   get pid(): number | undefined {
@@ -107,15 +128,19 @@ export class Supervisor {
     this.spawnError = null;
     let child: ChildProcess;
     try {
-      child = spawn(command.file, args, { env: { ...childEnv(), ...this.o.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      // Through the wrapper a missing binary would only show as the shell's
+      // exit status: say ENOENT/EACCES plainly, as a direct spawn does.
+      accessSync(command.file, constants.X_OK);
+      const run = dieWithParent(command.file, args, this.wrapper());
+      child = spawn(run.file, run.args, { env: { ...childEnv(), ...this.o.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     } catch (e) {
-      this.rejectDone(new TracerError(`could not start ${command.display}: ${(e as Error).message}`));
+      this.rejectDone(new TracerError(`could not start ${command.display}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`));
       return;
     }
     this.child = child;
     const out = new StringDecoder('utf8');
     const err = new StringDecoder('utf8');
-    const lines = new LineSplitter((l) => this.handleLine(l, child));
+    const lines = new LineSplitter((l) => this.handleLine(l, child), this.o.maxLineBytes, (n) => this.o.onOverlong?.(n));
     const errLines = new LineSplitter((l) => this.handleStderr(l));
     child.stdout!.on('data', (b: Buffer) => lines.push(out.write(b)));
     child.stderr!.on('data', (b: Buffer) => errLines.push(err.write(b)));

@@ -38,6 +38,13 @@ case "$FAKE_MODE" in
     trap '' INT
     echo '{"t":"ready"}'
     while :; do sleep 0.02; done ;;
+  overlong)
+    trap 'exit 0' INT
+    echo '{"t":"ready"}'
+    head -c 2097152 /dev/zero | tr '\\0' x
+    echo
+    echo after
+    while :; do sleep 0.02; done ;;
   argv-env)
     trap 'exit 0' INT
     echo '{"t":"ready"}'
@@ -214,6 +221,19 @@ describe('Supervisor', () => {
     expect(Date.now() - t0).toBeLessThan(1000);
     await new Promise((r) => setTimeout(r, 100));
     expect(h.runs()).toBe(1);
+  });
+});
+
+describe('Supervisor: over-long lines', () => {
+  it('cuts a 2 MiB line, reports its length once, and delivers the next line', async () => {
+    const cut: number[] = [];
+    const h = harness('overlong', { onOverlong: (n) => cut.push(n) });
+    await waitFor(() => h.lines.includes('after'), 10_000);
+    await h.sup.stop();
+    await h.done;
+    expect(cut).toHaveLength(1);
+    expect(cut[0]).toBeGreaterThan(1 << 20);
+    expect(h.lines).toEqual(['after']);
   });
 });
 

@@ -12,6 +12,7 @@ import { setupElasticsearch } from '../../sinks/elasticsearch/setup-elasticsearc
 import { importKibanaAssets } from '../../sinks/elasticsearch/setup-kibana.js';
 import { validateRetention } from '../../sinks/elasticsearch/templates.js';
 import { readFileSync } from 'node:fs';
+import { registerBasicAuth, registerSecret } from '../../platform/redact.js';
 
 export const DEFAULT_KIBANA_ASSETS = fileURLToPath(new URL('../../../deploy/kibana/droptrace.ndjson', import.meta.url));
 export const ENV_KIBANA_API_KEY = 'DROPTRACE_KIBANA_API_KEY';
@@ -92,7 +93,10 @@ async function setupEs(a: SetupArgs): Promise<void> {
 
 function readSecret(path: string): string {
   try {
-    return readFileSync(path, 'utf8').trim();
+    const v = readFileSync(path, 'utf8').trim();
+    // Masked in every message from now on (platform/redact.ts).
+    registerSecret(v);
+    return v;
   } catch (e) {
     throw new UsageError(`cannot read secret file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
@@ -102,6 +106,7 @@ export function kibanaAuth(a: SetupArgs, env: NodeJS.ProcessEnv = process.env): 
   if (a['kibana-username'] !== undefined) {
     const password = a['kibana-password-file'] ? readSecret(a['kibana-password-file']) : env[ENV_KIBANA_PASSWORD];
     if (!password) throw new UsageError(`--kibana-username needs a password: --kibana-password-file or ${ENV_KIBANA_PASSWORD}`);
+    registerBasicAuth(a['kibana-username'], password);
     return { username: a['kibana-username'], password };
   }
   const key = a['kibana-api-key-file'] ? readSecret(a['kibana-api-key-file']) : env[ENV_KIBANA_API_KEY]?.trim();

@@ -6,6 +6,7 @@ import { formatRecord } from '../../sinks/terminal/format.js';
 import { StdoutWriter } from '../../sinks/terminal/stdout-writer.js';
 import { escapeForTerminal } from '../../sinks/terminal/escape.js';
 import { UsageError } from '../../errors.js';
+import { redact } from '../../platform/redact.js';
 
 export function builder(y: Argv) {
   return withTracerOptions(y)
@@ -38,12 +39,12 @@ export async function handler(argv: Record<string, unknown>): Promise<void> {
     onRecord: (r) => out.write(a.json ? JSON.stringify(r) : formatRecord(r, { color })),
     stream: { ratePerSec: rate },
     kernelStack: a['kernel-stack'],
-    onWarning: (m) => process.stderr.write(`droptrace: warning: ${escapeForTerminal(m)}\n`),
+    onWarning: (m) => process.stderr.write(`droptrace: warning: ${escapeForTerminal(redact(m))}\n`),
   });
   await session.start();
   process.stderr.write(`droptrace: tracing ${session.included.map((s) => `${s.signal} (${s.variant})`).join(', ')}; Ctrl-C to stop\n`);
   try {
-    await untilStopped(ms, session.wait());
+    await untilStopped(ms, session.wait(), { onReason: (m) => process.stderr.write(`droptrace: ${escapeForTerminal(m)}\n`) });
   } finally {
     await session.stop();
     await out.close();

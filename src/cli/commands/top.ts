@@ -6,6 +6,7 @@ import { withTracerOptions, rawFiltersFrom, durationMs, bpftraceFrom, untilStopp
 import { TraceSession } from '../../session/trace-session.js';
 import { TopState, SORT_KEYS, type View, type SortKey } from '../../sinks/top/top-state.js';
 import { renderTop } from '../../sinks/top/render.js';
+import { redact } from '../../platform/redact.js';
 import { escapeForTerminal } from '../../sinks/terminal/escape.js';
 import { UsageError } from '../../errors.js';
 
@@ -82,7 +83,7 @@ export async function handler(argv: Record<string, unknown>): Promise<void> {
   const missTimer = setInterval(() => session.updateKernelMissed(), 1000);
   draw();
   try {
-    await Promise.race([untilStopped(ms, session.wait()), quitting]);
+    await Promise.race([untilStopped(ms, session.wait(), { onReason: (m) => warnings.push(m) }), quitting]);
   } finally {
     clearInterval(timer);
     clearInterval(missTimer);
@@ -91,7 +92,7 @@ export async function handler(argv: Record<string, unknown>): Promise<void> {
     stdin.pause();
     await session.stop();
     restore();
-    for (const w of warnings.slice(0, 20)) process.stderr.write(`droptrace: warning: ${escapeForTerminal(w)}\n`);
+    for (const w of warnings.slice(0, 20)) process.stderr.write(`droptrace: warning: ${escapeForTerminal(redact(w))}\n`);
     const s = session.stats;
     process.stderr.write(`droptrace: ${s.windows} windows, ${s.flowRecords} flow records, ${s.lost} lost, ${s.kernelMissed} skipped by the kernel, ${s.unattributed} unattributed, ${s.restarts} restarts\n`);
   }

@@ -1,7 +1,9 @@
 // Records Elasticsearch refused for good (mapping conflicts, bad values…):
 // one NDJSON line each, with the status and reason, so an operator can fix
 // the template and re-send them. 0600, never follows a planted symlink; when
-// the file passes maxBytes it is rotated once to <path>.1.
+// the file passes maxBytes it is rotated once to <path>.1. write() says
+// whether the records really reached the file: a record that did not is
+// counted as dead_letter_failed by the sink, never as dead-lettered.
 import * as fs from 'node:fs';
 import { dirname } from 'node:path';
 import type { DeadItem } from './bulk-sender.js';
@@ -12,14 +14,20 @@ export interface DeadLetterOptions {
   now?: () => Date;
 }
 
+export type DeadLetterResult = { ok: true } | { ok: false; reason: string };
+
 export class DeadLetterFile {
   private size = -1;
   writeErrors = 0;
 
   constructor(private readonly o: DeadLetterOptions) {}
 
-  write(items: readonly DeadItem[]): void {
-    if (items.length === 0) return;
+  get path(): string {
+    return this.o.path;
+  }
+
+  write(items: readonly DeadItem[]): DeadLetterResult {
+    if (items.length === 0) return { ok: true };
     const at = (this.o.now ?? (() => new Date()))().toISOString();
     let data = '';
     for (const d of items) {
@@ -34,9 +42,12 @@ export class DeadLetterFile {
     }
     try {
       this.append(data);
-    } catch {
-      // Counted; the record's state is still dead-lettered (refused by the cluster).
+      return { ok: true };
+    } catch (e) {
       this.writeErrors++;
+      this.size = -1;
+      const c = (e as NodeJS.ErrnoException).code;
+      return { ok: false, reason: c === 'ELOOP' ? 'ELOOP: it is a symbolic link; refusing to follow it' : c ?? (e as Error).message };
     }
   }
 

@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import type { Argv } from 'yargs';
 import { UsageError } from '../../errors.js';
+import { redact, registerBasicAuth, registerSecret } from '../../platform/redact.js';
 
 export type EsAuth = { apiKey: string } | { username: string; password: string };
 
@@ -81,7 +82,9 @@ export interface EsSinkArgsResult extends EsConnection {
 
 function readSecretFile(path: string): string {
   try {
-    return readFileSync(path, 'utf8').trim();
+    const v = readFileSync(path, 'utf8').trim();
+    registerSecret(v);
+    return v;
   } catch (e) {
     throw new UsageError(`cannot read secret file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
@@ -92,7 +95,7 @@ export function validateUrl(raw: string): string {
   try {
     u = new URL(raw);
   } catch {
-    throw new UsageError(`--es-url: not a URL: ${raw}`);
+    throw new UsageError(`--es-url: not a URL: ${redact(raw)}`);
   }
   if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new UsageError(`--es-url must be http:// or https://, got ${u.protocol}`);
   if (u.username || u.password) {
@@ -127,9 +130,11 @@ export function esConnectionFromArgs(a: EsArgs, deps: EsArgsDeps = {}): EsConnec
     const password = a['es-password-file'] ? read(a['es-password-file']) : env[ENV_PASSWORD];
     if (!password) throw new UsageError(`--es-username needs a password: --es-password-file or ${ENV_PASSWORD}`);
     auth = { username: a['es-username'], password };
+    registerBasicAuth(a['es-username'], password);
   } else if (a['es-password-file']) {
     throw new UsageError('--es-password-file needs --es-username');
   } else if (apiKey) {
+    registerSecret(apiKey);
     auth = { apiKey };
   }
   if (auth && 'apiKey' in auth && !auth.apiKey) throw new UsageError('the API key file is empty');

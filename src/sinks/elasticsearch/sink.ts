@@ -9,9 +9,10 @@
 // Order: the spool holds older records than memory, so the spool is always
 // shipped first; a batch in flight stays at the head until resolved.
 // Accounting: every record ends in exactly one of acked, duplicate,
-// dead_lettered, dropped_by_policy; until then it is pending (memory or in
-// flight) or spooled. At any time:
-//   received + replayed_in = acked + duplicate + dead_lettered + dropped_by_policy + spool_corrupt + pending + spooled
+// dead_lettered (refused and in the dead-letter file), dead_letter_failed
+// (refused, and the dead-letter file could not take it), dropped_by_policy;
+// until then it is pending (memory or in flight) or spooled. At any time:
+//   received + replayed_in = acked + duplicate + dead_lettered + dead_letter_failed + dropped_by_policy + spool_corrupt + pending + spooled
 import type { Client } from '@elastic/elasticsearch';
 import type { EcsRecord, Sink } from '../../record/ecs.js';
 import { SinkError } from '../../errors.js';
@@ -65,6 +66,7 @@ export interface EsSinkCounters {
   acked: number;
   duplicate: number;
   dead_lettered: number;
+  dead_letter_failed: number;
   dropped_by_policy: number;
   spool_corrupt: number;
   spilled: number;
@@ -78,7 +80,7 @@ export interface EsSinkCounters {
 export class ElasticsearchSink implements Sink {
   readonly name = 'elasticsearch';
   private readonly c: EsSinkCounters = {
-    received: 0, replayed_in: 0, acked: 0, duplicate: 0, dead_lettered: 0, dropped_by_policy: 0, spool_corrupt: 0,
+    received: 0, replayed_in: 0, acked: 0, duplicate: 0, dead_lettered: 0, dead_letter_failed: 0, dropped_by_policy: 0, spool_corrupt: 0,
     spilled: 0, bulk_requests: 0, retries: 0, outages: 0, spool_write_errors: 0, dead_letter_write_errors: 0,
   };
   private readonly memory = new Fifo();
@@ -121,6 +123,7 @@ export class ElasticsearchSink implements Sink {
     try {
       this.c.replayed_in = this.spool.open();
     } catch (e) {
+      if (e instanceof SinkError) throw e;
       throw new SinkError(`cannot use the spool directory ${this.o.spoolDir}: ${(e as Error).message}`);
     }
     if (this.c.replayed_in) this.log(`elasticsearch: ${this.c.replayed_in} records spooled by an earlier run; shipping them first`);
@@ -144,8 +147,7 @@ export class ElasticsearchSink implements Sink {
     try {
       item = toBulkItem(record, this.namespace);
     } catch (e) {
-      this.c.dead_lettered++;
-      this.dead.write([{ item: { index: 'unserializable', id: String(record?.droptrace?.id ?? ''), body: '{}' }, status: 0, reason: `cannot serialize: ${(e as Error).message}` }]);
+      this.deadLetter([{ item: { index: 'unserializable', id: String(record?.droptrace?.id ?? ''), body: '{}' }, status: 0, reason: `cannot serialize: ${(e as Error).message}` }]);
       return;
     }
     this.memory.push(item);
@@ -187,7 +189,7 @@ export class ElasticsearchSink implements Sink {
     this.c.dead_letter_write_errors = this.dead.writeErrors;
     await this.client?.close().catch(() => undefined);
     const s = this.stats();
-    this.log(`elasticsearch: closed: ${s.acked} acked, ${s.duplicate} duplicate, ${s.dead_lettered} dead-lettered, ${s.dropped_by_policy} dropped by policy, ${s.spooled} left in the spool`);
+    this.log(`elasticsearch: closed: ${s.acked} acked, ${s.duplicate} duplicate, ${s.dead_lettered} dead-lettered, ${s.dead_letter_failed ? `${s.dead_letter_failed} refused and lost (dead-letter file unwritable), ` : ''}${s.dropped_by_policy} dropped by policy, ${s.spooled} left in the spool`);
   }
 
   stats(): Record<string, number> {
@@ -271,13 +273,19 @@ export class ElasticsearchSink implements Sink {
   }
 
   private deadLetter(items: DeadItem[]): void {
-    this.c.dead_lettered += items.length;
-    this.dead.write(items);
+    const r = this.dead.write(items);
+    if (r.ok) this.c.dead_lettered += items.length;
+    else {
+      // Say where the records really went: nowhere. The run's log limiter folds repeats.
+      this.c.dead_letter_failed += items.length;
+      this.log(`elasticsearch: cannot write the dead-letter file ${this.dead.path} (${r.reason}): ${items.length} refused records lost, counted as dead_letter_failed`);
+    }
     for (const d of items) {
-      const key = `${d.status}:${d.type ?? ''}`;
+      const key = `${d.status}:${d.type ?? ''}:${r.ok}`;
       if (this.seenDeadTypes.has(key) || this.seenDeadTypes.size > 50) continue;
       this.seenDeadTypes.add(key);
-      this.log(`elasticsearch: refused ${d.item.index}/${d.item.id} (${d.status} ${d.type ?? ''}: ${d.reason}); written to the dead-letter file, further ones only counted`);
+      const where = r.ok ? `written to the dead-letter file ${this.dead.path}` : 'not written anywhere (see above)';
+      this.log(`elasticsearch: refused ${d.item.index}/${d.item.id} (${d.status} ${d.type ?? ''}: ${d.reason}); ${where}; further ones only counted`);
     }
   }
 

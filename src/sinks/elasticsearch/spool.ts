@@ -13,6 +13,7 @@
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import type { BulkItem } from './routing.js';
+import { preparePrivateDir } from '../../platform/private-dir.js';
 
 export interface SpoolOptions {
   dir: string;
@@ -238,13 +239,9 @@ export class Spool {
   }
 }
 
-/** mkdir -p with 0700; refuse a symlink or someone else's directory. */
+/** Create it 0700, or use an existing one only we can write to (never chmod'ed): platform/private-dir.ts. */
 export function ensurePrivateDir(dir: string): void {
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const st = fs.lstatSync(dir);
-  if (!st.isDirectory()) throw new Error(`${dir} is not a directory`);
-  if (typeof process.getuid === 'function' && st.uid !== process.getuid()) throw new Error(`${dir} belongs to uid ${st.uid}, not to us`);
-  if ((st.mode & 0o077) !== 0) fs.chmodSync(dir, 0o700);
+  preparePrivateDir(dir, { what: 'spool directory' });
 }
 
 function countLines(path: string): number {

@@ -46,7 +46,7 @@ export class SinkSet {
 export class StdoutJsonSink implements Sink {
   readonly name = 'stdout';
   private n = 0;
-  constructor(private readonly writer: { write(line: string): void; close(): Promise<void> }) {}
+  constructor(private readonly writer: { write(line: string): void; close(): Promise<void>; readonly dropped?: number }) {}
   write(r: EcsRecord): void {
     this.n++;
     this.writer.write(JSON.stringify(r));
@@ -56,6 +56,8 @@ export class StdoutJsonSink implements Sink {
     return this.writer.close();
   }
   stats(): Record<string, number> {
-    return { written: this.n };
+    // Lines the writer could not deliver (reader gone) are dropped, not written.
+    const dropped = this.writer.dropped ?? 0;
+    return dropped ? { written: this.n - dropped, dropped } : { written: this.n };
   }
 }

@@ -1,18 +1,15 @@
-// Private files for the NDJSON sink: a 0700 directory owned by us, 0600
-// regular files, never reached through a planted symlink or hard link.
-// Policy for an existing directory: it must be a real directory (not a
-// symlink) owned by our effective uid; if its mode is looser than 0700 we
-// tighten it (we own it, and the files it will hold are private). A directory
-// owned by someone else is refused: they could rename or replace our files.
-// Only the directory itself is checked, not its ancestors (/var/run → /run is
-// a normal setup); an attacker who can write to an ancestor is out of scope.
-import { constants, fchmodSync, fstatSync, closeSync, lstatSync, mkdirSync, openSync, type Stats } from 'node:fs';
+// Private files for the NDJSON sink: 0600 regular files in a directory only
+// we can write to (platform/private-dir.ts: created 0700, or an existing one
+// checked and never chmod'ed), never reached through a planted symlink or
+// hard link.
+import { constants, fchmodSync, fstatSync, closeSync, openSync, type Stats } from 'node:fs';
+import { preparePrivateDir, DIR_MODE } from '../../platform/private-dir.js';
 import { SinkError } from '../../errors.js';
 
 // libuv opens every fd close-on-exec already (bpftrace is spawned by us).
-const { O_RDONLY, O_RDWR, O_WRONLY, O_APPEND, O_CREAT, O_EXCL, O_NOFOLLOW, O_DIRECTORY } = constants;
+const { O_RDONLY, O_RDWR, O_WRONLY, O_APPEND, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
 
-export const DIR_MODE = 0o700;
+export { DIR_MODE };
 export const FILE_MODE = 0o600;
 
 const euid = (): number | undefined => process.geteuid?.();
@@ -23,37 +20,7 @@ function code(e: unknown): string | undefined {
 
 /** Create `dir` (0700) or check an existing one; throws SinkError when it cannot be used safely. */
 export function ensurePrivateDir(dir: string): void {
-  let st = lstatSync(dir, { throwIfNoEntry: false });
-  if (!st) {
-    try {
-      mkdirSync(dir, { recursive: true, mode: DIR_MODE });
-    } catch (e) {
-      throw new SinkError(`cannot create output directory ${dir}: ${code(e) ?? (e as Error).message}`);
-    }
-    st = lstatSync(dir);
-  }
-  if (st.isSymbolicLink()) {
-    throw new SinkError(`output directory ${dir} is a symbolic link; refusing to follow it`, 'Point the output directory at the real path.');
-  }
-  if (!st.isDirectory()) throw new SinkError(`output path ${dir} exists and is not a directory`);
-  // Re-check through an O_NOFOLLOW descriptor so the chmod applies to what we
-  // checked, not to whatever the path names a moment later.
-  let fd: number;
-  try {
-    fd = openSync(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
-  } catch (e) {
-    throw new SinkError(`cannot open output directory ${dir}: ${code(e) ?? (e as Error).message}`);
-  }
-  try {
-    const fst = fstatSync(fd);
-    const me = euid();
-    if (me !== undefined && fst.uid !== me) {
-      throw new SinkError(`output directory ${dir} is owned by uid ${fst.uid}, not by this process (uid ${me}); refusing to write there`, 'Use a directory owned by the user droptrace runs as.');
-    }
-    if ((fst.mode & 0o777) !== DIR_MODE) fchmodSync(fd, DIR_MODE);
-  } finally {
-    closeSync(fd);
-  }
+  preparePrivateDir(dir, { what: 'output directory' });
 }
 
 /** Throws SinkError unless `st` is a private regular file we own with a single link. */

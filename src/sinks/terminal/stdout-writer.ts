@@ -6,15 +6,22 @@ export class StdoutWriter {
   private buf: string[] = [];
   private scheduled = false;
   private broken = false;
+  /** Lines never written because the reader went away (counted, not lost silently). */
+  dropped = 0;
 
   constructor(private readonly stream: Writable) {
     stream.on('error', () => {
       this.broken = true;
+      this.dropped += this.buf.length;
+      this.buf = [];
     });
   }
 
   write(line: string): void {
-    if (this.broken) return;
+    if (this.broken) {
+      this.dropped++;
+      return;
+    }
     this.buf.push(line);
     if (!this.scheduled) {
       this.scheduled = true;

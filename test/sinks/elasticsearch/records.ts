@@ -90,5 +90,5 @@ export async function until(cond: () => boolean, ms = 10_000, step = 20): Promis
 
 /** The sink's accounting identity; returns the two sides. */
 export function balance(s: Record<string, number>): [number, number] {
-  return [s.received + s.replayed_in, s.acked + s.duplicate + s.dead_lettered + s.dropped_by_policy + s.spool_corrupt + s.pending + s.spooled];
+  return [s.received + s.replayed_in, s.acked + s.duplicate + s.dead_lettered + s.dead_letter_failed + s.dropped_by_policy + s.spool_corrupt + s.pending + s.spooled];
 }

@@ -1,7 +1,7 @@
 // The sink's policy against an in-memory cluster (FakeCluster); the same
 // faults against a real Elasticsearch are in *.es.test.ts.
 import { describe, it, expect } from 'vitest';
-import { readFileSync } from 'node:fs';
+import { readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createElasticsearchSink, ElasticsearchSink, type ElasticsearchSinkOptions } from '../../../src/sinks/elasticsearch/sink.js';
 import { FakeCluster, flowRecord, tmp, until, balance } from './records.js';
@@ -56,6 +56,42 @@ describe('Elasticsearch sink (policy, in-memory cluster)', () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatchObject({ status: 400, _id: 'r-flow-3', error: { type: 'document_parsing_exception' }, document: { droptrace: { id: 'r-flow-3' } } });
     expect(balance(s)[0]).toBe(balance(s)[1]);
+  });
+
+  it('a planted dead-letter symlink: the refused record is counted as dead_letter_failed and the log says so (issue 10, row 9)', async () => {
+    const c = new FakeCluster();
+    c.itemStatus = (id) => (id === 'r-flow-2' ? { status: 400, error: { type: 'document_parsing_exception', reason: 'bad field' } } : undefined);
+    const spoolDir = tmp();
+    const victim = join(tmp(), 'victim');
+    writeFileSync(victim, 'untouched\n');
+    symlinkSync(victim, join(spoolDir, 'dead-letter.ndjson'));
+    const logs: string[] = [];
+    const sink = await createElasticsearchSink(opts(c, { spoolDir, log: (m) => logs.push(m) }));
+    for (let i = 0; i < 5; i++) sink.write(flowRecord(i));
+    await sink.flush();
+    await sink.close();
+    const s = sink.stats();
+    expect(s).toMatchObject({ received: 5, acked: 4, dead_lettered: 0, dead_letter_failed: 1, dead_letter_write_errors: 1, pending: 0, spooled: 0 });
+    expect(balance(s)[0]).toBe(balance(s)[1]);
+    expect(readFileSync(victim, 'utf8')).toBe('untouched\n');
+    const text = logs.join('\n');
+    expect(text).not.toMatch(/written to the dead-letter file/);
+    expect(text).toMatch(/cannot write the dead-letter file .*dead-letter\.ndjson \(ELOOP: it is a symbolic link; refusing to follow it\): 1 refused records lost, counted as dead_letter_failed/);
+    expect(text).toMatch(/refused .*r-flow-2 \(400 document_parsing_exception: bad field\); not written anywhere/);
+    expect(text).toMatch(/1 refused and lost \(dead-letter file unwritable\)/);
+  });
+
+  it('a refused record that reaches the dead-letter file is logged as written there, with the path', async () => {
+    const c = new FakeCluster();
+    c.itemStatus = (id) => (id === 'r-flow-1' ? { status: 400, error: { type: 'x', reason: 'y' } } : undefined);
+    const logs: string[] = [];
+    const dl = join(tmp(), 'dl.ndjson');
+    const sink = await createElasticsearchSink(opts(c, { deadLetterPath: dl, log: (m) => logs.push(m) }));
+    for (let i = 0; i < 3; i++) sink.write(flowRecord(i));
+    await sink.close();
+    expect(sink.stats()).toMatchObject({ dead_lettered: 1, dead_letter_failed: 0 });
+    expect(logs.join('\n')).toContain(`written to the dead-letter file ${dl}`);
+    expect(readFileSync(dl, 'utf8')).toContain('r-flow-1');
   });
 
   it('splits a batch on 413 until it fits', async () => {

@@ -170,15 +170,23 @@ describe('RotatingFileSink: safety', () => {
     for (const n of readdirSync(dir)) expect(statSync(join(dir, n)).mode & 0o777).toBe(0o600);
   });
 
-  it('tightens an existing directory and live file that are too open', async () => {
+  it('uses an existing 0755 directory as it is (never chmods what it did not create); its own live file is 0600', async () => {
     const dir = tempDir();
     chmodSync(dir, 0o755);
     writeFileSync(join(dir, 'events.ndjson'), '');
     chmodSync(join(dir, 'events.ndjson'), 0o644);
     const s = open(dir);
     await s.close();
-    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    expect(statSync(dir).mode & 0o777).toBe(0o755);
     expect(statSync(join(dir, 'events.ndjson')).mode & 0o777).toBe(0o600);
+  });
+
+  it('refuses a world-writable (1777) directory with the reason and the fix, and leaves its mode alone', () => {
+    const dir = tempDir();
+    chmodSync(dir, 0o1777);
+    expect(() => open(dir)).toThrow(/world-writable \(mode 01777\)/);
+    expect(statSync(dir).mode & 0o7777).toBe(0o1777);
+    expect(readdirSync(dir)).toEqual([]);
   });
 
   it('refuses a planted symlink as the live file, and leaves its target alone', () => {
