@@ -20,6 +20,7 @@ import { FlowAggregator } from '../aggregate/flow-records.js';
 import { MonotonicToWall, systemClock } from '../enrich/clock.js';
 import { readBpfObjects, attributePrograms, bpftoolProgNames, setScalarMap } from '../source/bpf-fdinfo.js';
 import { kernelMapSizing } from '../source/map-sizing.js';
+import { versionAtLeast } from '../source/bpftrace-binary.js';
 import { RepeatLimiter } from '../platform/log-limiter.js';
 import { join } from 'node:path';
 
@@ -283,6 +284,11 @@ export class TraceSession {
         program,
         env: { BPFTRACE_PERF_RB_PAGES: String(this.o.perfRbPages ?? 256), ...extraEnv },
         onLine: (l) => this.onLine(l),
+        // bpftrace >= 0.18 checks helper calls at run time by default and reports
+        // each failure through its ring: a full map (counted by our totals
+        // anyway) would flood it and push our own messages out. --no-warnings
+        // compiles the checks out (0.17 has none by default).
+        bpftraceArgs: versionAtLeast(this.capabilities.bpftrace.version, 0, 18) ? ['--no-warnings'] : [],
         // Aggregating programs stop through their tick (no message lost); streaming ones by SIGINT.
         requestStop: this.o.aggregate ? (pid) => setScalarMap(pid, 'stopreq', 1n) : undefined,
         onOverlong: (n) => this.onOverlong(n),

@@ -49,6 +49,8 @@ export interface SupervisorOptions {
    * default: found on the system path.
    */
   deathWrapper?: string | null;
+  /** Options for bpftrace before the program (e.g. --no-warnings). */
+  bpftraceArgs?: string[];
   /** Consecutive failures (exit before `healthyAfterMs` of running) before giving up. */
   maxFastFailures?: number;
   healthyAfterMs?: number;
@@ -88,6 +90,7 @@ export class Supervisor {
       backoffMs: (n) => Math.min(5000, 250 * 2 ** n),
       stopGraceMs: 5000,
       stopRequestMs: 3000,
+      bpftraceArgs: [],
       now: Date.now,
       ...opts,
     };
@@ -122,7 +125,7 @@ export class Supervisor {
 
   private spawnOnce(): void {
     const { command } = this.o;
-    const args = [...command.prefixArgs, '-e', this.o.program];
+    const args = [...command.prefixArgs, ...this.o.bpftraceArgs, '-e', this.o.program];
     this.startedAt = this.o.now();
     this.stderrTail = [];
     this.spawnError = null;
