@@ -7,7 +7,7 @@ const { FlowAggregator } = await import(join(REPO, 'dist/aggregate/flow-records.
 const { Enricher } = await import(join(REPO, 'dist/enrich/enricher.js'));
 const { KallsymsSymbolizer } = await import(join(REPO, 'dist/enrich/kallsyms.js'));
 const { loadReasons } = await import(join(REPO, 'dist/enrich/reasons.js'));
-const { MonotonicToWall } = await import(join(REPO, 'dist/enrich/clock.js'));
+const { MonotonicToWall } = await import(join(REPO, 'dist/platform/clock.js'));
 
 const [n, keep] = process.argv.slice(2).map(Number);
 const enricher = new Enricher({ symbols: KallsymsSymbolizer.fromFile('/proc/kallsyms'), reasons: loadReasons(), hostName: 'bench' });

@@ -8,19 +8,26 @@
 // `idleTimeoutMs`, or at shutdown; `droptrace.flow.end_reason` says which.
 import { createHash } from 'node:crypto';
 import type { Action, EcsRecord } from '../record/ecs.js';
-import type { Enricher } from '../enrich/enricher.js';
-import { enrichEvent } from '../enrich/enricher.js';
-import type { MonotonicToWall } from '../enrich/clock.js';
-import { decodeEntry, type DecodedEntry, type FlowKind } from './keys.js';
+import { decodeEntry, type DecodedEntry } from './keys.js';
 import type { WindowDump } from './window.js';
-import type { FlowEndWire, MapEntry } from '../decode/wire.js';
+import type { EventWire, FlowEndWire, MapEntry } from '../decode/wire.js';
+import { layoutFields, type WireSchema } from '../decode/wire-schema.js';
+import { WindowClock } from '../decode/window-clock.js';
 import { connectionKeyOfEnd, connectionKeyOfRecord, endReason, type EndReason } from './flow-ends.js';
 
 export type FinalReason = EndReason | 'idle' | 'shutdown' | 'evicted';
 
+/** Turns a wire event into its record (src/enrich: Enricher). */
+export interface EventEnricher {
+  enrich(ev: EventWire): EcsRecord;
+}
+
 export interface FlowAggregatorOptions {
-  enricher: Enricher;
-  clock: MonotonicToWall;
+  enricher: EventEnricher;
+  /** Monotonic ns → wall-clock ms (src/platform/clock.ts: MonotonicToWall). */
+  clock: { toWallMs(monoNs: number): number };
+  /** The catalog's wire: map layouts (src/source/catalog.ts: catalog.wire). */
+  wire: WireSchema;
   hostName: string;
   intervalNs: bigint;
   phaseNs: bigint;
@@ -84,10 +91,9 @@ interface Row {
 
 interface OverflowAcc {
   rec: EcsRecord | null;
-  /** A representative row, enriched once when the window closes. */
-  first: Row;
-  /** Grouped by service (flow fields but the source kept) or coarse (none kept). */
-  coarse: boolean;
+  /** The group's event (the service's fields, or the coarse ones), enriched once when the window closes. */
+  event: EventWire;
+  segmented: boolean;
   count: number;
   bytes: number;
   segments: number;
@@ -95,9 +101,6 @@ interface OverflowAcc {
   /** Flows the collector could not keep (each exactly one flow; kernel rows stand for one or more). */
   collectorFlows: number;
 }
-
-/** TCP records carry segments beside occurrences (an skb can hold several segments). */
-const withSegments = (kind: FlowKind) => kind !== 'd';
 
 /** Order for the top-K heap: smaller count first; on ties the later arrival is evicted first. */
 const less = (a: Row, b: Row) => a.count < b.count || (a.count === b.count && a.seq > b.seq);
@@ -130,29 +133,42 @@ function siftDown(h: Row[], i: number): void {
 }
 
 /**
- * Overflow group of a row: what the kernel's overflow maps key on — the flow
- * without its source side (the service the lost packets were for: netns,
- * device, path, location, reason or TCP state, protocol, destination port and
- * address) — so a flood from many sources still names its target.
+ * Overflow group of a row: what the kernel's overflow maps key on (the map's
+ * overflow layout) — the flow without its source side (the service the lost
+ * packets were for: netns, device, path, location, reason or TCP state,
+ * protocol, destination port and address) — so a flood from many sources
+ * still names its target. Returns the group's key and its event.
  */
-function overflowGroup(r: Row): string {
-  const ev = r.d.event as unknown as Record<string, number | string>;
-  const dst = `${ev.netns}|${ev.l3}|${ev.d4}|${ev.d6}|${ev.dport}`;
-  if (r.d.kind === 'd') return `d|${ev.reason}|${ev.iif}|${ev.ifindex}|${ev.dst_in}|${ev.loc}|${ev.l4}|${ev.local ?? 0}|${ev.icmp_type}|${ev.icmp_code}|${dst}`;
-  if (r.d.kind === 'r') return `r|${ev.t}|${ev.state}|${ev.ca_state}|${ev.pending}|${dst}`;
-  return `i|${ev.action}|${dst}`;
+function serviceOf(d: DecodedEntry): { key: string; event: EventWire } {
+  const ev = d.event;
+  const fields = layoutFields(d.map.spec.overflow, ev);
+  const out: EventWire = { t: ev.t, ts: ev.ts };
+  let key = `${d.kind}|${ev.t}`;
+  for (const f of fields) {
+    const v = ev[f];
+    if (v === undefined) continue;
+    out[f] = v;
+    key += `|${f}=${v}`;
+  }
+  for (const name of Object.keys(d.map.spec.derive ?? {})) out[name] = ev[name];
+  return { key, event: out };
 }
 
-/** The coarse group once a window has too many service groups: kind and type only, no flow fields. */
-function coarseGroup(r: Row): string {
-  const ev = r.d.event as unknown as Record<string, number | string>;
-  if (r.d.kind === 'd') return `c|d|${ev.reason}|${ev.iif === 0 ? 0 : 1}|${ev.dst_in}`;
-  if (r.d.kind === 'r') return `c|r|${ev.t}|${ev.state}|${ev.ca_state}|${ev.pending}|${ev.l3}`;
-  return `c|i|${ev.action}|${ev.l3}`;
+/** The coarse group once a window has too many service groups: kind, type and the map's coarse fields, no flow fields. */
+function coarseOf(d: DecodedEntry): { key: string; event: EventWire } {
+  const ev = d.event;
+  const out: EventWire = { t: ev.t, ts: ev.ts };
+  let key = `c|${d.kind}|${ev.t}`;
+  for (const c of d.map.spec.coarse) {
+    const nonzero = c.endsWith(':nonzero');
+    const f = nonzero ? c.slice(0, -':nonzero'.length) : c;
+    const v = nonzero ? (ev[f] ? 1 : 0) : ev[f];
+    if (v === undefined) continue;
+    out[f] = v;
+    key += `|${v}`;
+  }
+  return { key, event: out };
 }
-
-/** What an unattributed record of each kind counts (incoming: any of the three receiver-side actions). */
-const UNATTRIBUTED_ACTION: Record<FlowKind, Action> = { d: 'packet-dropped', r: 'tcp-retransmit', i: 'tcp-incoming-loss' };
 
 const hash = (s: string) => createHash('sha1').update(s).digest('base64url').slice(0, 22);
 
@@ -165,7 +181,11 @@ export class FlowAggregator {
   /** Bounds of the window most recently closed. */
   lastWindow: { startIso: string; endIso: string; final: boolean } | null = null;
 
-  constructor(private readonly o: FlowAggregatorOptions) {}
+  private readonly windowClock: WindowClock;
+
+  constructor(private readonly o: FlowAggregatorOptions) {
+    this.windowClock = new WindowClock(o.intervalNs, o.phaseNs);
+  }
 
   /** Records for one closed window (flows, overflow, then any finals now due). */
   onWindow(w: WindowDump): EcsRecord[] {
@@ -180,8 +200,8 @@ export class FlowAggregator {
     heap: Row[];
     overflow: Map<string, OverflowAcc>;
     /** Per kind: occurrences in printed entries, and the kernel's total (when the program prints one). */
-    summed: Record<FlowKind, number>;
-    totals: Partial<Record<FlowKind, number>>;
+    summed: Map<string, number>;
+    totals: Map<string, number>;
   } | null = null;
 
   private attachedNs: bigint | null = null;
@@ -193,15 +213,15 @@ export class FlowAggregator {
   /** Start a window; entries follow through add(), then end(). Memory: O(maxFlows). */
   begin(window: number, closedAtNs: number, final: boolean, to?: number): void {
     this.stats.windows++;
-    const I = this.o.intervalNs;
-    // The flush probe numbers a window by its end ($w = (nsecs + I - P) / I,
-    // src/source/program.ts): window w holds [P + (w-1)·I, P + w·I). Window 0
-    // is the tracer's start up to the first flush, so it ends at that flush.
+    const I = this.windowClock.intervalNs;
+    // The flush probe numbers a window by its end (src/decode/window-clock.ts):
+    // window w holds [P + (w-1)·I, P + w·I). Window 0 is the tracer's start
+    // up to the first flush, so it ends at that flush.
     // Window 0 cannot be longer than an interval (the first 100 ms tick flips),
     // whatever bpftrace's own start-up took.
     const attached = this.attachedNs ?? this.o.startNs;
     const w0Start = attached > BigInt(closedAtNs) - I ? attached : BigInt(closedAtNs) - I;
-    const startNs = window > 0 ? this.o.phaseNs % I + BigInt(window - 1) * I : w0Start;
+    const startNs = window > 0 ? this.windowClock.startOf(BigInt(window)) : w0Start;
     // A postponed flip (userspace lagging) makes one window span several intervals.
     const spans = to !== undefined && window > 0 && to > window ? BigInt(to - window) : 1n;
     const endNs = final || window === 0 ? BigInt(closedAtNs) : startNs + spans * I;
@@ -211,29 +231,29 @@ export class FlowAggregator {
     this.cur = {
       startIso, endIso, ts: Number(endNs), closedAt: closedAtNs,
       window: { interval_s: Number(I / 1_000_000_000n), start_ns: String(startNs), ...(final ? { final: true } : {}) },
-      heap: [], overflow: new Map(), summed: { d: 0, r: 0, i: 0 }, totals: {},
+      heap: [], overflow: new Map(), summed: new Map(this.o.wire.mapSpecs.map((m) => [m.kind, 0])), totals: new Map(),
     };
   }
 
   /** The kernel's total of one kind for the open window (`@td`, `@tr`, `@ti`: t + kind). */
   total(name: string, count: number): void {
     const c = this.cur;
-    const kind = name.slice(1) as FlowKind;
-    if (!c || !(kind in c.summed)) return;
+    const kind = name.slice(1);
+    if (!c || !c.summed.has(kind)) return;
     // Both generations print their total in the final window: add them.
-    c.totals[kind] = (c.totals[kind] ?? 0) + count;
+    c.totals.set(kind, (c.totals.get(kind) ?? 0) + count);
   }
 
   add(e: MapEntry): void {
     const c = this.cur;
     if (!c) return;
-    const d = decodeEntry(e, c.ts);
+    const d = decodeEntry(this.o.wire, e, c.ts);
     if (!d) {
       this.stats.unknownEntries++;
       return;
     }
     const row: Row = { d, entry: e, seq: this.seq++, count: e.count, bytes: e.total, segments: e.segments };
-    c.summed[d.kind] += e.count;
+    c.summed.set(d.kind, c.summed.get(d.kind)! + e.count);
     if (d.overflow) return this.addOverflow(row);
     const h = c.heap;
     if (h.length < this.o.maxFlows) {
@@ -283,7 +303,7 @@ export class FlowAggregator {
         id: `${this.o.hostName}-${c.closedAt}-overflow-${hash(g)}`,
         count: acc.count,
         bytes: acc.bytes,
-        ...(withSegments(acc.first.d.kind) ? { segments: acc.segments } : {}),
+        ...(acc.segmented ? { segments: acc.segments } : {}),
         overflow: { kernel_count: acc.kernel, collector_count: acc.count - acc.kernel, collector_flows: acc.collectorFlows },
       });
       this.stats.overflowRecords++;
@@ -299,8 +319,8 @@ export class FlowAggregator {
   /** Events the kernel counted but could not key (see FlowStats.unattributed), one record per kind. */
   private unattributedRecords(c: NonNullable<typeof this.cur>): EcsRecord[] {
     const out: EcsRecord[] = [];
-    for (const kind of Object.keys(c.totals) as FlowKind[]) {
-      const missing = c.totals[kind]! - c.summed[kind];
+    for (const [kind, total] of c.totals) {
+      const missing = total - c.summed.get(kind)!;
       if (missing < 0) this.stats.totalExcess -= missing;
       if (missing <= 0) continue;
       this.stats.unattributed += missing;
@@ -308,7 +328,7 @@ export class FlowAggregator {
       this.stats.overflowCount += missing;
       out.push({
         '@timestamp': c.startIso,
-        event: { kind: 'metric', category: ['network'], action: UNATTRIBUTED_ACTION[kind], dataset: 'droptrace.flows', reason: 'unattributed', start: c.startIso, end: c.endIso },
+        event: { kind: 'metric', category: ['network'], action: this.o.wire.map(kind)!.spec.unattributedAction as Action, dataset: 'droptrace.flows', reason: 'unattributed', start: c.startIso, end: c.endIso },
         host: { name: this.o.hostName },
         droptrace: {
           id: `${this.o.hostName}-${c.closedAt}-unattributed-${kind}`,
@@ -352,24 +372,22 @@ export class FlowAggregator {
   }
 
   /**
-   * Sum a row into its overflow group. The group is read off the packed key
-   * (what the kernel's own overflow maps are keyed by: drops by reason, input
-   * device and dst handler; TCP events by type/state) so a window with a
+   * Sum a row into its overflow group. The group is read off the decoded key
+   * (what the kernel's own overflow maps are keyed by) so a window with a
    * million flows costs one enrichment per group, not per flow.
    */
   private addOverflow(r: Row): void {
     const c = this.cur!;
-    let g = overflowGroup(r);
-    let acc = c.overflow.get(g);
+    let g = serviceOf(r.d);
+    let acc = c.overflow.get(g.key);
     // Bounded: beyond maxOverflowGroups service groups, rows go to coarse groups.
-    const coarse = !acc && c.overflow.size >= (this.o.maxOverflowGroups ?? Math.max(this.o.maxFlows, 1000));
-    if (coarse) {
-      g = coarseGroup(r);
-      acc = c.overflow.get(g);
+    if (!acc && c.overflow.size >= (this.o.maxOverflowGroups ?? Math.max(this.o.maxFlows, 1000))) {
+      g = coarseOf(r.d);
+      acc = c.overflow.get(g.key);
     }
     if (!acc) {
-      acc = { rec: null, first: r, coarse, count: 0, bytes: 0, segments: 0, kernel: 0, collectorFlows: 0 };
-      c.overflow.set(g, acc);
+      acc = { rec: null, event: g.event, segmented: r.d.map.packed, count: 0, bytes: 0, segments: 0, kernel: 0, collectorFlows: 0 };
+      c.overflow.set(g.key, acc);
     }
     acc.count += r.count;
     acc.bytes += r.bytes;
@@ -380,18 +398,7 @@ export class FlowAggregator {
 
   /** The record an overflow group is written as: the service (no source side), or no flow fields for a coarse group. */
   private overflowRecord(acc: OverflowAcc, startIso: string, endIso: string, window: Record<string, unknown>): EcsRecord {
-    const r = acc.first;
-    const rec = this.base(r, startIso, endIso, window);
-    // These occurrences belong to flows we could not keep.
-    delete rec.source;
-    if (!acc.coarse) return rec;
-    delete rec.destination;
-    delete rec.observer;
-    const dt = rec.droptrace as Record<string, unknown>;
-    delete dt.netns;
-    delete dt.drop;
-    if (rec.event.action === 'packet-dropped') dt.drop = { reason_code: (r.d.event as { reason: number }).reason };
-    return rec;
+    return this.base(acc.event, startIso, endIso, window);
   }
 
   /** On shutdown: a final record for every flow still tracked. */
@@ -413,25 +420,19 @@ export class FlowAggregator {
     return this.tracked.size;
   }
 
-  private base(r: Row, startIso: string, endIso: string, window: Record<string, unknown>): EcsRecord {
-    const rec = enrichEvent(this.o.enricher, r.d.event);
+  /** A window record: the event enriched (a key holds no per-event details), as a metric over the window. */
+  private base(ev: EventWire, startIso: string, endIso: string, window: Record<string, unknown>): EcsRecord {
+    const rec = this.o.enricher.enrich(ev);
     rec['@timestamp'] = startIso;
     rec.event = { ...rec.event, kind: 'metric', dataset: 'droptrace.flows', start: startIso, end: endIso };
-    const dt = rec.droptrace as Record<string, unknown>;
-    // Per-event details that don't describe a whole window.
-    delete dt.bytes;
-    delete dt.segments;
-    delete dt.incoming;
-    delete (dt.tcp as Record<string, unknown> | undefined)?.flags;
-    delete (dt.tcp as Record<string, unknown> | undefined)?.retransmits;
-    dt.window = window;
+    (rec.droptrace as Record<string, unknown>).window = window;
     return rec;
   }
 
   private flowRecord(r: Row, startIso: string, endIso: string, window: Record<string, unknown>, closedAt: number): EcsRecord {
-    const rec = this.base(r, startIso, endIso, window);
+    const rec = this.base(r.d.event, startIso, endIso, window);
     const flowId = hash(keyOf(r));
-    Object.assign(rec.droptrace, { id: `${this.o.hostName}-${closedAt}-${flowId}`, count: r.count, bytes: r.bytes, ...(withSegments(r.d.kind) ? { segments: r.segments } : {}), flow: { id: flowId } });
+    Object.assign(rec.droptrace, { id: `${this.o.hostName}-${closedAt}-${flowId}`, count: r.count, bytes: r.bytes, ...(r.d.map.packed ? { segments: r.segments } : {}), flow: { id: flowId } });
     return rec;
   }
 

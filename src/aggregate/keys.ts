@@ -1,102 +1,91 @@
-// Aggregation map keys (as packed by probes/*.bt, see "Aggregation key"
-// comments there) back into the wire events the enricher understands, so
-// flow records carry exactly the same fields as per-event records.
-import type { DropWire, TcpSockWire, IncomingWire, EventWire, MapEntry } from '../decode/wire.js';
-
-const U32 = 0xffffffffn;
-const u32 = (v: bigint, shift = 0n) => Number((v >> shift) & U32);
-const bits = (v: bigint, shift: bigint, width: bigint) => Number((v >> shift) & ((1n << width) - 1n));
-const hex16 = (v: bigint) => '0x' + v.toString(16);
-/** Four little-endian u32 words as the probes print s6/d6 ("%08x" x4). */
-const words = (ks: bigint[]) => ks.map((k) => u32(k).toString(16).padStart(8, '0')).join('');
-
-export type FlowKind = 'd' | 'r' | 'i';
+// Aggregation map keys back into the wire events the enricher understands,
+// by the layout the probe catalog declares for each map (the same layout
+// src/source/program.ts packs the keys with), so flow records carry exactly
+// the fields an event of the same flow would — and only those the key holds:
+// per-event details (lengths, flags, sequence numbers) are absent, not zero.
+import type { EventWire, MapEntry } from '../decode/wire.js';
+import type { KeyWord, MapRef, WireSchema } from '../decode/wire-schema.js';
 
 export interface DecodedEntry {
-  kind: FlowKind;
-  /** True for the kernel's overflow maps (flows beyond --max-flows): no flow fields. */
+  /** The map kind (d, r, i, …). */
+  kind: string;
+  /** True for the kernel's overflow maps (flows beyond --max-flows): no source side. */
   overflow: boolean;
   event: EventWire;
+  map: MapRef;
 }
 
-const SOCK_TYPES: Record<number, TcpSockWire['t']> = { 1: 'retrans', 2: 'synack', 3: 'tlp' };
-const ZERO_WORDS = '0'.repeat(32);
+const U32 = 0xffffffffn;
+const hex16 = (v: bigint) => '0x' + v.toString(16);
+/** Four little-endian u32 words as the probes print s6/d6 ("%08x" x4). */
+const words = (ks: readonly bigint[]) => ks.map((k) => Number(k & U32).toString(16).padStart(8, '0')).join('');
 
-/**
- * A drop key (or an overflow key: the same without the source, `src` null):
- * netns, ifindex<<32|iif, dst input handler, location, l3<<48|l4<<40|local<<32|reason,
- * ports (ICMP: type<<16|code; overflow: the destination port alone), source and
- * destination words.
- */
-function dropFrom(k: bigint[], ts: number, src: bigint[] | null, ports: bigint, dst: bigint[]): DropWire {
-  const l3 = bits(k[4], 48n, 8n);
-  const l4 = bits(k[4], 40n, 8n);
-  const icmp = l4 === 1 || l4 === 58;
-  return {
-    t: 'drop', ts, reason: u32(k[4]), loc: hex16(k[3]), eth: l3 === 4 ? 0x0800 : l3 === 6 ? 0x86dd : 0, len: 0,
-    ifindex: u32(k[1], 32n), iif: u32(k[1]), netns: Number(k[0]), dst_in: hex16(k[2]),
-    l3, l4,
-    s4: l3 === 4 && src ? u32(src[0]) : 0, d4: l3 === 4 ? u32(dst[0]) : 0,
-    s6: l3 === 6 && src ? words(src) : ZERO_WORDS, d6: l3 === 6 ? words(dst) : ZERO_WORDS,
-    sport: icmp ? 0 : bits(ports, 16n, 16n), dport: icmp ? 0 : bits(ports, 0n, 16n), tflags: 0,
-    icmp_type: icmp ? bits(ports, 16n, 16n) : 0, icmp_code: icmp ? bits(ports, 0n, 16n) : 0, local: bits(k[4], 32n, 8n), cpu: 0,
-  };
+/** Decode one word's packed fields into `ev`. */
+function unpack(ev: EventWire, bits: readonly (readonly [string, number, number])[], k: bigint): void {
+  for (const [f, shift, width] of bits) ev[f] = Number((k >> BigInt(shift)) & ((1n << BigInt(width)) - 1n));
 }
 
-const drop = (k: bigint[], ts: number) => dropFrom(k, ts, k.slice(6, 10), k[5], k.slice(10, 14));
-const dropOverflow = (k: bigint[], ts: number) => dropFrom(k, ts, null, k[5], k.slice(6, 10));
-
-function sockMeta(meta: bigint) {
-  return { code: bits(meta, 56n, 8n), state: bits(meta, 48n, 8n), ca: bits(meta, 40n, 8n), pending: bits(meta, 32n, 8n), l3: bits(meta, 0n, 8n) };
+/** Decode a layout's words into `ev`. */
+function decodeLayout(layout: readonly KeyWord[], keys: readonly bigint[], ev: EventWire): void {
+  let i = 0;
+  for (const w of layout) {
+    if ('addr' in w) {
+      // IPv4 in the first word, IPv6 in all four; nothing for non-IP (l3 0).
+      if (ev.l3 === 4) ev[`${w.addr}4`] = Number(keys[i] & U32);
+      else if (ev.l3 === 6) ev[`${w.addr}6`] = words(keys.slice(i, i + 4));
+      i += 4;
+      continue;
+    }
+    const k = keys[i++];
+    if ('field' in w) ev[w.field] = Number(k);
+    else if ('hex' in w) ev[w.hex] = hex16(k);
+    else unpack(ev, w.when && w.when.in.includes(Number(ev[w.when.field])) ? w.when.bits : w.bits, k);
+  }
 }
 
-function addrs(l3: number, k: bigint[], at: number) {
-  return {
-    l3,
-    s4: l3 === 4 ? u32(k[at]) : 0, d4: l3 === 4 ? u32(k[at + 4]) : 0,
-    s6: l3 === 6 ? words(k.slice(at, at + 4)) : ZERO_WORDS, d6: l3 === 6 ? words(k.slice(at + 4, at + 8)) : ZERO_WORDS,
-  };
+interface Plan {
+  typeByCode: Map<number, string> | null;
+  codeField: string | null;
+  /** Fields with a closed set of values: a key outside it is not one of ours. */
+  checks: Array<[string, readonly number[]]>;
+  derive: Array<[string, string, Readonly<Record<string, number>>, number]>;
 }
 
-/**
- * The flow of a TCP key: netns, meta, sport<<16|dport, source and destination
- * words; or of an overflow key (netns, meta, destination port, destination
- * words): no source side.
- */
-function tcpFlow(k: bigint[], l3: number, overflow: boolean) {
-  if (!overflow) return { netns: Number(k[0]), sport: bits(k[2], 16n, 16n), dport: bits(k[2], 0n, 16n), ...addrs(l3, k, 3) };
-  const dst = k.slice(3, 7);
-  return {
-    netns: Number(k[0]), sport: 0, dport: bits(k[2], 0n, 16n), l3,
-    s4: 0, d4: l3 === 4 ? u32(dst[0]) : 0, s6: ZERO_WORDS, d6: l3 === 6 ? words(dst) : ZERO_WORDS,
-  };
+// Per map, computed once: a window can hold a million entries.
+const plans = new WeakMap<MapRef, Plan>();
+function planOf(m: MapRef): Plan {
+  let p = plans.get(m);
+  if (!p) {
+    const c = m.spec.codes;
+    p = {
+      typeByCode: c ? new Map(Object.entries(c.types).map(([t, code]) => [code, t])) : null,
+      codeField: c?.field ?? null,
+      checks: Object.entries(m.format.fields).filter(([, f]) => f.values).map(([n, f]) => [n, f.values!]),
+      derive: Object.entries(m.spec.derive ?? {}).map(([n, d]) => [n, d.from, d.map, d.else]),
+    };
+    plans.set(m, p);
+  }
+  return p;
 }
-
-function sock(k: bigint[], ts: number, overflow: boolean): TcpSockWire | undefined {
-  const m = sockMeta(k[1]);
-  const t = SOCK_TYPES[m.code];
-  if (!t) return undefined;
-  return { t, ts, state: m.state, ca_state: m.ca, pending: m.pending, retransmits: 0, len: 0, cpu: 0, ...tcpFlow(k, m.l3, overflow) };
-}
-
-function incoming(k: bigint[], ts: number, overflow: boolean): IncomingWire | undefined {
-  const action = bits(k[1], 56n, 8n);
-  // Like an unknown socket event code: not a key we know. (The enricher would
-  // otherwise label any unknown action as out-of-order.)
-  if (action < 1 || action > 3) return undefined;
-  return { t: 'incoming', ts, action, seq: 0, rcv_nxt: 0, len: 0, cpu: 0, ...tcpFlow(k, bits(k[1], 0n, 8n), overflow) };
-}
-
-const KEY_COUNT: Record<string, number> = { d: 14, od: 10, r: 11, or: 7, i: 11, oi: 7 };
 
 /** Decode one printed map entry; undefined for a map or key shape we don't know. */
-export function decodeEntry(e: MapEntry, ts: number): DecodedEntry | undefined {
-  if (KEY_COUNT[e.map] !== e.keys.length) return undefined;
-  const overflow = e.map.startsWith('o');
-  const kind = (overflow ? e.map.slice(1) : e.map) as FlowKind;
-  let event: EventWire | undefined;
-  if (kind === 'd') event = overflow ? dropOverflow(e.keys, ts) : drop(e.keys, ts);
-  else if (kind === 'r') event = sock(e.keys, ts, overflow);
-  else if (kind === 'i') event = incoming(e.keys, ts, overflow);
-  return event ? { kind, overflow, event } : undefined;
+export function decodeEntry(schema: WireSchema, e: MapEntry, ts: number): DecodedEntry | undefined {
+  const m = schema.map(e.map);
+  if (!m || m.words !== e.keys.length) return undefined;
+  const p = planOf(m);
+  const ev: EventWire = { t: m.format.types[0], ts };
+  decodeLayout(m.layout, e.keys, ev);
+  if (p.typeByCode) {
+    // Not a key we know: the enricher would otherwise label it as something it is not.
+    const t = p.typeByCode.get(ev[p.codeField!] as number);
+    if (t === undefined) return undefined;
+    ev.t = t;
+    delete ev[p.codeField!];
+  }
+  for (const [name, values] of p.checks) {
+    const v = ev[name];
+    if (v !== undefined && !values.includes(v as number)) return undefined;
+  }
+  for (const [name, from, map, otherwise] of p.derive) ev[name] = map[String(ev[from])] ?? otherwise;
+  return { kind: m.spec.kind, overflow: m.overflow, event: ev, map: m };
 }

@@ -1,7 +1,8 @@
 // Per window and per network namespace: what the tracer counted vs the
 // kernel's own counters over (about) the same time, as droptrace.stats records.
 import type { EcsRecord } from '../record/ecs.js';
-import { coverage, type CounterReader, type ReconciledSignal } from '../enrich/kernel-counters.js';
+import { coverage, type ReconciledSignal } from './coverage.js';
+import type { CounterReader } from '../platform/procfs-counters.js';
 
 export interface ReconcilerOptions {
   hostName: string;

@@ -3,7 +3,7 @@
 // optional dependency of one command cannot break the others.
 import yargs, { type Argv } from 'yargs';
 import { DroptraceError } from '../errors.js';
-import { redact, registerSecretEnv } from '../platform/redact.js';
+import { redact, registerSecretEnv } from '../text/redact.js';
 import { helpWidth, rewrapHelp } from './help-wrap.js';
 
 interface LazyCommand {

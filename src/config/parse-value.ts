@@ -2,7 +2,7 @@
 // typed value its schema row asks for. Errors are plain reasons; the caller
 // prefixes where the value came from.
 import type { OptionSpec } from './schema.js';
-import { redact } from '../platform/redact.js';
+import { redact } from '../text/redact.js';
 
 export class ValueError extends Error {}
 

@@ -45,10 +45,13 @@ export function compressIpv6(groups: number[]): string {
   return `${head}::${tail}`;
 }
 
-/** Source and destination of a wire event as text (undefined when neither IPv4 nor IPv6). */
-export function wireAddresses(ev: { l3: number; s4: number; d4: number; s6: string; d6: string }): [string | undefined, string | undefined] {
-  if (ev.l3 === 4) return [ipv4FromWord(ev.s4), ipv4FromWord(ev.d4)];
-  if (ev.l3 === 6) return [ipv6FromWords(ev.s6), ipv6FromWords(ev.d6)];
+/**
+ * Source and destination of a wire event as text (undefined when neither IPv4
+ * nor IPv6, or when the event does not hold that side: a map key without it).
+ */
+export function wireAddresses(ev: { l3?: unknown; s4?: unknown; d4?: unknown; s6?: unknown; d6?: unknown }): [string | undefined, string | undefined] {
+  if (ev.l3 === 4) return [typeof ev.s4 === 'number' ? ipv4FromWord(ev.s4) : undefined, typeof ev.d4 === 'number' ? ipv4FromWord(ev.d4) : undefined];
+  if (ev.l3 === 6) return [typeof ev.s6 === 'string' ? ipv6FromWords(ev.s6) : undefined, typeof ev.d6 === 'string' ? ipv6FromWords(ev.d6) : undefined];
   return [undefined, undefined];
 }
 

@@ -1,57 +1,36 @@
 // Decode one line of bpftrace output into a typed wire message.
 // bpftrace 0.17 and 0.23 differ in where they print "Attaching N probes...",
 // in lost-event wording and in JSON-mode envelopes; every shape seen is handled
-// here and anything else is counted as undecodable, never fatal.
+// here and anything else is counted as undecodable, never fatal. What the
+// probes print (event fields and ranges, which maps pack segments) comes from
+// the probe catalog's wire formats (./wire-schema.ts); the control lines the
+// generated program adds (ready, flush, flush-end, stack-end) are fixed here.
+import { SEGMENT_SHIFT, TS_MAX, type CompiledFormat, type Range, type WireSchema } from './wire-schema.js';
 
-export interface DropWire {
-  t: 'drop';
-  ts: number; reason: number; loc: string; eth: number; len: number;
-  ifindex: number; iif: number; netns: number; dst_in: string;
-  l3: number; l4: number; s4: number; d4: number; s6: string; d6: string;
-  sport: number; dport: number; tflags: number; icmp_type: number; icmp_code: number; cpu: number;
-  /** 1: a socket had taken it before it was dropped without a route (local delivery); absent from older probe output. */
-  local?: number;
+/** An event as a probe printed it (or as a map key decodes to): `t` says which wire format. */
+export interface EventWire {
+  t: string;
+  ts: number;
+  [field: string]: number | string | undefined;
 }
 
-export interface TcpSockWire {
-  t: 'retrans' | 'synack' | 'tlp';
-  ts: number; state: number; ca_state: number; pending: number; retransmits: number;
-  netns: number; l3: number; s4: number; d4: number; s6: string; d6: string;
-  sport: number; dport: number; len: number; cpu: number;
-  /** GSO/TSO segments of the retransmitted skb (tcp_skb_pcount); absent from older probe output. */
-  segs?: number;
-}
-
-/** Receiver-side loss seen on tcp:tcp_probe (probes/incoming-loss): s* is the peer. */
-export interface IncomingWire {
-  t: 'incoming';
-  /** 1 out-of-order (new hole), 2 hole-filling retransmit, 3 duplicate. */
-  action: number;
-  ts: number; seq: number; rcv_nxt: number; netns: number; l3: number; s4: number; d4: number; s6: string; d6: string;
-  sport: number; dport: number; len: number; cpu: number;
-  /** Segments of the arriving skb (GRO: several). */
-  segs?: number;
-}
-
-export type EventWire = DropWire | TcpSockWire | IncomingWire;
-
-/** A lossy TCP socket reached TCP_CLOSE (probes/flow-ends): s* is the local side. */
+/** A lossy TCP socket reached TCP_CLOSE (a connection-end format, probes/flow-ends): s* is the local side. */
 export interface FlowEndWire {
-  t: 'end';
+  t: string;
   ts: number; oldstate: number; retrans: number; ooo: number;
   netns: number; l3: number; s4: number; d4: number; s6: string; d6: string; sport: number; dport: number;
 }
 
 /** One entry of an aggregation map printed by bpftrace (`@d0[k1, k2, ...]: count N, average A, total T`). */
 export interface MapEntry {
-  /** Map name without '@' and generation digit: d, od, r, or, i, oi. */
+  /** Map name without '@' and generation digit: d, od, r, or, i, oi, … */
   map: string;
   /** Keys as unsigned 64-bit values (bpftrace prints them signed). */
   keys: bigint[];
   count: number;
   /** Sum of the values (bytes). */
   total: number;
-  /** Sum of the segment counts packed above bit 40 of the TCP maps' values (r, i); 0 elsewhere. */
+  /** Sum of the segment counts packed above bit 40 of the maps whose value has segments (r, i); 0 elsewhere. */
   segments: number;
 }
 
@@ -75,52 +54,15 @@ export type WireMessage =
   | { kind: 'ignored' }
   | { kind: 'undecodable'; line: string; why: string };
 
-// Every numeric field with the range its kernel source can produce (the C
-// type the probe reads, or the values the probe itself prints). A value out of
-// range is not ours (or is corrupt) and would be misread downstream: a port
-// above 65535, a window number whose time is not a date (RangeError), a
-// count above 2^53 that JSON.parse already rounded.
-const U8 = 0xff;
-const U16 = 0xffff;
-const U32 = 0xffffffff;
-/** Monotonic ns (bpf_ktime_get_ns): a u64 the kernel keeps below 2^63. */
-const TS = 2 ** 63 - 1;
 /** Window numbers: ns / interval (>= 1 s) stay below 2^34; 2^40 leaves room for sub-second intervals. */
 export const MAX_WINDOW = 2 ** 40;
-type Range = number | readonly number[];
-const L3_EVENT: Range = [0, 4, 6];
-const L3_SOCK: Range = [4, 6];
-const FLOW = { netns: U32, s4: U32, d4: U32, sport: U16, dport: U16 } as const;
-const DROP_NUMERIC: Readonly<Record<string, Range>> = {
-  ts: TS, reason: U32, eth: U16, len: U32, ifindex: U32, iif: U32, l3: L3_EVENT, l4: U8, ...FLOW,
-  tflags: U8, icmp_type: U8, icmp_code: U8, cpu: U32,
-};
-const DROP_HEX = ['loc', 'dst_in', 's6', 'd6'] as const;
-const SOCK_NUMERIC: Readonly<Record<string, Range>> = {
-  ts: TS, state: U8, ca_state: U8, pending: U8, retransmits: U8, l3: L3_SOCK, ...FLOW, len: U32, cpu: U32,
-};
-const SOCK_HEX = ['s6', 'd6'] as const;
-const INCOMING_NUMERIC: Readonly<Record<string, Range>> = {
-  ts: TS, action: [1, 2, 3], seq: U32, rcv_nxt: U32, l3: L3_SOCK, ...FLOW, len: U32, cpu: U32,
-};
-const END_NUMERIC: Readonly<Record<string, Range>> = { ts: TS, oldstate: U8, retrans: U32, ooo: U32, l3: L3_SOCK, ...FLOW };
-// Fields newer probes print and older output lacks: checked when present.
-const OPTIONAL_SEGS: Readonly<Record<string, Range>> = { segs: U32 };
-const OPTIONAL_LOCAL: Readonly<Record<string, Range>> = { local: [0, 1] };
 
-// Kernel addresses are printed "0x%llx"; IPv6 addresses as four "%08x" words
-// (exactly 32 digits). Anything else would be misread downstream: BigInt()
-// parses an unprefixed "10" as decimal, and a short word string becomes a
-// silently wrong address.
-const ADDR_RE = /^0x[0-9a-f]{1,16}$/;
-const WORDS_RE = /^(0x)?[0-9a-f]{32}$/;
-const HEX_RE: Record<string, RegExp> = { loc: ADDR_RE, dst_in: ADDR_RE, s6: WORDS_RE, d6: WORDS_RE };
 const LOST_TEXT_RE = /^Lost (\d{1,15}) events?\b/;
 // bpftrace's text rendering of a stats() map entry and of a scalar map.
 // Digit runs are bounded: a longer one is no 64-bit value (and Number() of it could be Infinity).
 const MAP_ENTRY_RE = /^@([a-z]+)[01]\[(-?\d{1,20}(?:, -?\d{1,20})*)\]: count (\d{1,20}), average -?\d{1,20}, total (-?\d{1,20})$/;
 const SCALAR_RE = /^@([a-z_]+)([01]?): (-?\d{1,20})$/;
-const SEEN_RE = /^@s[dri][01]\[-?\d{1,20}(?:, -?\d{1,20})*\]: \d{1,20}$/;
+const SEEN_RE = /^@s[a-z][01]\[-?\d{1,20}(?:, -?\d{1,20})*\]: \d{1,20}$/;
 const ATTACH_RE = /^Attaching (\d{1,9}) probes?\.\.\.$/;
 // bpftrace 0.2x reports a failed helper call on stdout as a block: a
 // "<file>:<line>:<cols>: WARNING: …" header, "Additional Info - helper: …",
@@ -130,32 +72,39 @@ const HELPER_INFO_RE = /^Additional Info - helper: (\w+), retcode: (-?\d{1,20})$
 const DIAGNOSTIC_HEADER_RE = /^\S+:\d+:\d+(?:-\d+)?: WARNING: /;
 const CARETS_RE = /^ *~+$/;
 
-export function decodeLine(raw: string): WireMessage {
-  const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
-  if (line.length === 0) return { kind: 'ignored' };
-  if (line.charCodeAt(0) !== 123 /* { */) return decodeText(line);
-  let obj: unknown;
-  try {
-    obj = JSON.parse(line);
-  } catch {
-    return { kind: 'undecodable', line, why: 'invalid JSON' };
-  }
-  if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) {
-    return { kind: 'undecodable', line, why: 'not an object' };
-  }
-  return decodeObject(obj as Record<string, unknown>, line);
+/** A line decoder for the wire formats of one catalog (see wireDecoder). */
+export type LineDecoder = (line: string) => WireMessage;
+
+/** The decoder of a catalog's wire (src/source/catalog.ts: catalog.wire). */
+export function wireDecoder(schema: WireSchema): LineDecoder {
+  const decodeLine = (raw: string): WireMessage => {
+    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    if (line.length === 0) return { kind: 'ignored' };
+    if (line.charCodeAt(0) !== 123 /* { */) return decodeText(schema, line);
+    let obj: unknown;
+    try {
+      obj = JSON.parse(line);
+    } catch {
+      return { kind: 'undecodable', line, why: 'invalid JSON' };
+    }
+    if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) {
+      return { kind: 'undecodable', line, why: 'not an object' };
+    }
+    return decodeObject(schema, obj as Record<string, unknown>, line, decodeLine);
+  };
+  return decodeLine;
 }
 
 // A kstack(perf) frame: "\tffffffff81e42e50 sk_skb_reason_drop+144". Only the
 // address is kept; names come from our own symbolizer.
 const STACK_FRAME_RE = /^\t([0-9a-f]{1,16})\b/;
 
-function decodeText(line: string): WireMessage {
+function decodeText(schema: WireSchema, line: string): WireMessage {
   if (line.charCodeAt(0) === 9 /* \t */) {
     const f = STACK_FRAME_RE.exec(line);
     return f ? { kind: 'stack-frame', address: '0x' + f[1] } : { kind: 'undecodable', line, why: 'not a stack frame' };
   }
-  if (line.charCodeAt(0) === 64 /* @ */) return decodeMapLine(line);
+  if (line.charCodeAt(0) === 64 /* @ */) return decodeMapLine(schema, line);
   const lost = LOST_TEXT_RE.exec(line);
   if (lost) return { kind: 'lost', count: Number(lost[1]) };
   const att = ATTACH_RE.exec(line);
@@ -167,24 +116,12 @@ function decodeText(line: string): WireMessage {
   return { kind: 'undecodable', line, why: 'not JSON' };
 }
 
-function decodeObject(o: Record<string, unknown>, line: string): WireMessage {
+function decodeObject(schema: WireSchema, o: Record<string, unknown>, line: string, decodeLine: LineDecoder): WireMessage {
   // `-f json` envelopes (bpftrace's own JSON output mode), both generations.
-  if (typeof o.type === 'string' && !('t' in o)) return decodeEnvelope(o, line);
+  if (typeof o.type === 'string' && !('t' in o)) return decodeEnvelope(o, line, decodeLine);
   switch (o.t) {
-    case 'drop':
-      return checked(o, DROP_NUMERIC, DROP_HEX, line, OPTIONAL_LOCAL);
-    case 'retrans':
-    case 'synack':
-    case 'tlp':
-      return checked(o, SOCK_NUMERIC, SOCK_HEX, line, OPTIONAL_SEGS);
-    case 'incoming':
-      return checked(o, INCOMING_NUMERIC, SOCK_HEX, line, OPTIONAL_SEGS);
-    case 'end': {
-      const m = checked(o, END_NUMERIC, SOCK_HEX, line);
-      return m.kind === 'event' ? { kind: 'flow-end', end: m.event as unknown as FlowEndWire } : m;
-    }
     case 'flush': {
-      for (const [k, max] of [['from', MAX_WINDOW], ['to', MAX_WINDOW], ['ts', TS]] as const) {
+      for (const [k, max] of [['from', MAX_WINDOW], ['to', MAX_WINDOW], ['ts', TS_MAX]] as const) {
         if (!isCount(o[k])) return { kind: 'undecodable', line, why: `flush field ${k} is not a non-negative integer` };
         if ((o[k] as number) > max) return { kind: 'undecodable', line, why: `flush field ${k} is out of range` };
       }
@@ -199,12 +136,15 @@ function decodeObject(o: Record<string, unknown>, line: string): WireMessage {
       return { kind: 'stack-end' };
     case 'ready':
       return { kind: 'ready' };
-    default:
-      return { kind: 'undecodable', line, why: `unknown record type ${JSON.stringify(o.t)}` };
   }
+  const f = typeof o.t === 'string' ? schema.format(o.t) : undefined;
+  if (!f) return { kind: 'undecodable', line, why: `unknown record type ${JSON.stringify(o.t)}` };
+  const bad = checked(o, f);
+  if (bad) return { kind: 'undecodable', line, why: bad };
+  return f.format.role === 'connection-end' ? { kind: 'flow-end', end: o as unknown as FlowEndWire } : { kind: 'event', event: o as unknown as EventWire };
 }
 
-function decodeEnvelope(o: Record<string, unknown>, line: string): WireMessage {
+function decodeEnvelope(o: Record<string, unknown>, line: string, decodeLine: LineDecoder): WireMessage {
   const data = o.data as Record<string, unknown> | string | undefined;
   switch (o.type) {
     case 'lost_events': {
@@ -224,11 +164,11 @@ function decodeEnvelope(o: Record<string, unknown>, line: string): WireMessage {
 }
 
 const I64_MIN = -(1n << 63n);
-const PACKED_MAPS = new Set(['r', 'or', 'i', 'oi']);
-const BYTES_MASK = (1n << 40n) - 1n;
+const SHIFT = BigInt(SEGMENT_SHIFT);
+const BYTES_MASK = (1n << SHIFT) - 1n;
 const U64_LIMIT = 1n << 64n;
 
-function decodeMapLine(line: string): WireMessage {
+function decodeMapLine(schema: WireSchema, line: string): WireMessage {
   const m = MAP_ENTRY_RE.exec(line);
   if (m) {
     // bpftrace prints u64 keys as int64; anything outside [-2^63, 2^64) is not
@@ -248,14 +188,14 @@ function decodeMapLine(line: string): WireMessage {
     }
     const count = Number(m[3]);
     const t = BigInt.asUintN(64, BigInt(m[4]));
-    // The TCP probes sum `bytes | segments << 40` (probes/shared/*.bt.inc).
-    const packed = PACKED_MAPS.has(m[1]);
+    // Maps whose value has segments sum `bytes | segments << 40` (src/source/program.ts).
+    const packed = schema.map(m[1])?.packed === true;
     const total = Number(packed ? t & BYTES_MASK : t);
-    const segments = packed ? Number(t >> 40n) : 0;
+    const segments = packed ? Number(t >> SHIFT) : 0;
     return { kind: 'map-entry', entry: { map: m[1], keys, count, total, segments } };
   }
   // A key of a seen map (@sd0 …), printed at exit when an event re-added it after END's clear.
-  if (SEEN_RE.test(line)) return { kind: 'ignored' };
+  if (SEEN_RE.test(line) && schema.map(line.slice(2, 3))) return { kind: 'ignored' };
   const sc = SCALAR_RE.exec(line);
   if (sc) return sc[2] ? { kind: 'scalar', name: sc[1], value: Number(sc[3]), gen: sc[2] === '1' ? 1 : 0 } : { kind: 'scalar', name: sc[1], value: Number(sc[3]) };
   return { kind: 'undecodable', line, why: 'unrecognised map line' };
@@ -270,27 +210,23 @@ function inRange(v: number, r: Range): boolean {
   return typeof r === 'number' ? v <= r : r.includes(v);
 }
 
-function checked(
-  o: Record<string, unknown>,
-  numeric: Readonly<Record<string, Range>>,
-  hex: readonly string[],
-  line: string,
-  optional: Readonly<Record<string, Range>> = {},
-): WireMessage {
-  for (const k in numeric) {
+/** Why an event's fields are not what its format says, or null when they are. */
+function checked(o: Record<string, unknown>, f: CompiledFormat): string | null {
+  for (const [k, range] of f.numeric) {
     const v = o[k];
-    if (!isCount(v)) return { kind: 'undecodable', line, why: `field ${k} is not a non-negative integer` };
-    if (!inRange(v, numeric[k])) return { kind: 'undecodable', line, why: `field ${k} is out of range (${v})` };
+    if (!isCount(v)) return `field ${k} is not a non-negative integer`;
+    if (!inRange(v, range)) return `field ${k} is out of range (${v})`;
   }
-  for (const k in optional) {
+  // Fields newer probes print and older output lacks: checked when present.
+  for (const [k, range] of f.optional) {
     if (!(k in o)) continue;
     const v = o[k];
-    if (!isCount(v)) return { kind: 'undecodable', line, why: `field ${k} is not a non-negative integer` };
-    if (!inRange(v, optional[k])) return { kind: 'undecodable', line, why: `field ${k} is out of range (${v})` };
+    if (!isCount(v)) return `field ${k} is not a non-negative integer`;
+    if (!inRange(v, range)) return `field ${k} is out of range (${v})`;
   }
-  for (const k of hex) {
+  for (const [k, re] of f.hex) {
     const v = o[k];
-    if (typeof v !== 'string' || !HEX_RE[k].test(v)) return { kind: 'undecodable', line, why: `field ${k} is not a hex string` };
+    if (typeof v !== 'string' || !re.test(v)) return `field ${k} is not a hex string`;
   }
-  return { kind: 'event', event: o as unknown as EventWire };
+  return null;
 }

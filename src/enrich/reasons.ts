@@ -32,23 +32,49 @@ export class ReasonTable {
   }
 }
 
-/** Parse the `format` file of tracepoint skb:kfree_skb. */
-export function parseKfreeSkbFormat(text: string): ReasonTable {
-  const m = /__print_symbolic\(\s*REC->reason\s*,([\s\S]*)\)\s*$/m.exec(text);
+/**
+ * The names of an enum field from a tracepoint's `format` file: its print
+ * fmt's `__print_symbolic(REC-><field>, { 2, "NOT_SPECIFIED" }, …)`, up to the
+ * closing parenthesis of that call. `skip` names sentinels that are no value.
+ */
+export function parseSymbolic(text: string, field: string, skip: readonly string[] = []): ReasonTable {
   const map = new Map<number, string>();
-  if (!m) return new ReasonTable(map);
+  const at = text.search(new RegExp(`__print_symbolic\\(\\s*REC->${field}\\s*,`));
+  if (at < 0) return new ReasonTable(map);
+  // The call's own arguments: up to the parenthesis that closes it.
+  let depth = 0;
+  let end = text.length;
+  for (let i = text.indexOf('(', at); i < text.length; i++) {
+    if (text[i] === '(') depth++;
+    else if (text[i] === ')' && --depth === 0) {
+      end = i;
+      break;
+    }
+  }
   const re = /\{\s*(\d+)\s*,\s*"([A-Z0-9_]+)"\s*\}/g;
+  const body = text.slice(at, end);
   let x: RegExpExecArray | null;
-  // SKB_DROP_REASON_MAX is a sentinel, not a reason.
-  while ((x = re.exec(m[1])) !== null) if (x[2] !== "MAX") map.set(Number(x[1]), x[2]);
+  while ((x = re.exec(body)) !== null) if (!skip.includes(x[2])) map.set(Number(x[1]), x[2]);
   return new ReasonTable(map);
 }
 
-/** Reasons from tracefs; empty table (names become UNKNOWN_<n>) if unreadable. */
-export function loadReasons(tracefs = '/sys/kernel/tracing'): ReasonTable {
+/** Parse the `format` file of tracepoint skb:kfree_skb. */
+export function parseKfreeSkbFormat(text: string): ReasonTable {
+  // SKB_DROP_REASON_MAX is a sentinel, not a reason.
+  return parseSymbolic(text, 'reason', ['MAX']);
+}
+
+/** An enum's names from tracefs ("category:event" and field); empty table (names become UNKNOWN_<n>) if unreadable. */
+export function loadSymbolic(tracefs: string, tracepoint: string, field: string, skip: readonly string[] = []): ReasonTable {
+  const [cat, name] = tracepoint.split(':');
   try {
-    return parseKfreeSkbFormat(readFileSync(join(tracefs, 'events/skb/kfree_skb/format'), 'utf8'));
+    return parseSymbolic(readFileSync(join(tracefs, 'events', cat, name, 'format'), 'utf8'), field, skip);
   } catch {
     return new ReasonTable(new Map());
   }
+}
+
+/** Drop reasons from tracefs; empty table (names become UNKNOWN_<n>) if unreadable. */
+export function loadReasons(tracefs = '/sys/kernel/tracing'): ReasonTable {
+  return loadSymbolic(tracefs, 'skb:kfree_skb', 'reason', ['MAX']);
 }

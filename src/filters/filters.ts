@@ -3,7 +3,7 @@
 // ourselves. Nothing a user typed ever reaches the program text.
 import { isIP } from 'node:net';
 import { UsageError } from '../errors.js';
-import { escapeForTerminal } from '../sinks/terminal/escape.js';
+import { escapeForTerminal } from '../text/escape.js';
 
 export interface Cidr {
   family: 4 | 6;

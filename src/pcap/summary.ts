@@ -3,7 +3,7 @@
 // disagree with what went to files or Elasticsearch. Bounded: beyond
 // maxFlows distinct flows the rest are summed into one "other flows" row.
 import type { EcsRecord } from '../record/ecs.js';
-import { escapeForTerminal } from '../sinks/terminal/escape.js';
+import { escapeForTerminal } from '../text/escape.js';
 
 const COLUMNS = [
   ['RETX', 'tcp-retransmit'],

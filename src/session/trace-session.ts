@@ -1,28 +1,68 @@
 // One tracing session: validate filters, detect capabilities, build the
-// program, supervise bpftrace, and turn its lines into ECS records:
-//   probes/*.bt → source (supervisor) → decode → enrich → onRecord(sinks)
+// program from the probe catalog, supervise bpftrace, and turn its lines into
+// ECS records:
+//   probes/*.bt → source (supervisor) → decode → enrich → [aggregate] → onRecord
+// Its parts: ./launcher.ts (start, drop a failing signal, retry),
+// ./dispatch.ts (what each line means), ./kernel-stacks.ts, ./windows.ts (flow
+// records), ./kernel-missed.ts and ./session-stats.ts (what it counts about
+// itself), ./meta-records.ts (lost events, tracer gaps).
 import { hostname } from 'node:os';
-import { EnvironmentError, TracerError, UsageError } from '../errors.js';
+import { join } from 'node:path';
+import { EnvironmentError, UsageError } from '../errors.js';
 import type { EcsRecord } from '../record/ecs.js';
-import { parseFilters, type RawFilters, type Filters } from '../filters/filters.js';
-import { compilePredicate, type ResolvedFilters } from '../filters/predicate.js';
-import { detectCapabilities, assertRunnable, SIGNAL_EVENTS, type Capabilities, type SignalChoice, type DetectOptions } from '../source/capabilities.js';
-import { buildProgram } from '../source/program.js';
-import { Supervisor, type Gap } from '../source/supervisor.js';
-import { decodeLine } from '../decode/wire.js';
-import { KallsymsSymbolizer } from '../enrich/kallsyms.js';
-import { loadReasons, type ReasonTable } from '../enrich/reasons.js';
-import { InterfaceResolver, netnsInodeOf } from '../enrich/interfaces.js';
-import { Enricher, enrichEvent } from '../enrich/enricher.js';
-import { writeReadyFile } from './ready-file.js';
-import { WindowAssembler } from '../aggregate/window.js';
-import { FlowAggregator } from '../aggregate/flow-records.js';
-import { MonotonicToWall, systemClock } from '../enrich/clock.js';
-import { readBpfObjects, attributePrograms, bpftoolProgNames, setScalarMap } from '../source/bpf-fdinfo.js';
+import { parseFilters, type RawFilters } from '../filters/filters.js';
+import { compilePredicate } from '../source/predicate.js';
+import { detectCapabilities, assertRunnable, type Capabilities, type SignalChoice, type DetectOptions } from '../source/capabilities.js';
+import { buildProgram, type Program } from '../source/program.js';
+import { loadCatalog, type Catalog } from '../source/catalog.js';
+import { Supervisor, type Gap, type SupervisorOptions } from '../source/supervisor.js';
+import { readBpfObjects, bpftoolProgNames, setScalarMap } from '../source/bpf-fdinfo.js';
 import { kernelMapSizing } from '../source/map-sizing.js';
 import { versionAtLeast } from '../source/bpftrace-binary.js';
+import { wireDecoder } from '../decode/wire.js';
+import { WireSchema } from '../decode/wire-schema.js';
+import { WindowClock, DEFAULT_INTERVAL_S } from '../decode/window-clock.js';
+import { KallsymsSymbolizer } from '../enrich/kallsyms.js';
+import { loadSymbolic, ReasonTable } from '../enrich/reasons.js';
+import { InterfaceResolver, netnsInodeOf } from '../enrich/interfaces.js';
+import { Enricher } from '../enrich/enricher.js';
+import { MonotonicToWall, systemClock, type Clock } from '../platform/clock.js';
 import { RepeatLimiter } from '../platform/log-limiter.js';
-import { join } from 'node:path';
+import { writeReadyFile } from './ready-file.js';
+import { emptyStats, CumulativeCounter, type SessionStats } from './session-stats.js';
+import { KernelMissed, type BpfInspector } from './kernel-missed.js';
+import { KernelStacks } from './kernel-stacks.js';
+import { LineDispatcher } from './dispatch.js';
+import { Windows } from './windows.js';
+import { launchWithRetries } from './launcher.js';
+import { eventsLostRecord, tracerGapRecord } from './meta-records.js';
+import { resolveFilters } from './filter-resolution.js';
+
+export type { SessionStats } from './session-stats.js';
+
+/** A running bpftrace (src/source/supervisor.ts; a fake in unit tests). */
+export interface Tracer {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  readonly pid: number | undefined;
+  readonly stoppedBy: 'requested' | 'signal' | null;
+  readonly diesWithParent: boolean;
+}
+
+/** What the session reaches outside itself; each has the real default (unit tests inject fakes). */
+export interface SessionDeps {
+  catalog?: Catalog;
+  detect?: (o: DetectOptions) => Promise<Capabilities>;
+  tracer?: (o: SupervisorOptions) => Tracer;
+  symbols?: () => KallsymsSymbolizer;
+  /** An enum's names from tracefs (the catalog's "names"). */
+  names?: (tracefs: string, tracepoint: string, field: string, skip: readonly string[]) => ReasonTable;
+  interfaces?: InterfaceResolver;
+  /** Our own network namespace's inode (interface names in filters are looked up there). */
+  selfNetns?: () => number;
+  bpf?: BpfInspector & { setScalar(pid: number, name: string, value: bigint): Promise<boolean> };
+  clock?: Clock;
+}
 
 export interface SessionOptions {
   bpftrace?: string;
@@ -45,70 +85,41 @@ export interface SessionOptions {
   kernelStack?: boolean;
   /** Called after each window's flow records were passed to onRecord. */
   onWindowClosed?: (w: { startIso: string; endIso: string; final: boolean }) => void;
+  deps?: SessionDeps;
 }
 
-export interface SessionStats {
-  lines: number;
-  events: number;
-  undecodable: number;
-  lost: number;
-  restarts: number;
-  gaps: number;
-  /** Events the in-kernel rate limit kept off the per-event stream. */
-  suppressed: number;
-  windows: number;
-  flowRecords: number;
-  overflowCount: number;
-  /** Map entries printed outside a flush, or of an unknown shape (both should stay 0). */
-  strayEntries: number;
-  /** Probe firings the kernel skipped (BPF recursion protection), all probes, this run. */
-  kernelMissed: number;
-  /** The same by signal (programs named by bpftool; 'unattributed' without it). */
-  kernelMissedBySignal: Record<string, number>;
-  /** Events the kernel counted that no map could key (a refused insert): in unattributed overflow records. */
-  unattributed: number;
-  /** The kernel maps of the running tracer: how many, their size in keys, and the memory the kernel charges for them. */
-  kernelMaps: { maps: number; keys: number; bytes: number };
-  /** Helper calls bpftrace reported failing (e.g. an insert into a full map: then also counted as unattributed). */
-  helperErrors: number;
-  /** How the tracer was stopped: 'requested' loses nothing; 'signal' (no bpftool, or no answer) may lose the messages bpftrace was handling. */
-  stoppedBy: 'requested' | 'signal' | null;
-  /** 100 ms ticks a window flip was postponed because userspace had not emptied the other generation yet. */
-  windowStalls: number;
-  /** Of `undecodable`: lines longer than the line limit (cut, never buffered whole). */
-  overlong: number;
-}
-
-/** The per-window keyless totals (@td0 …; src/source/program.ts). */
-const WINDOW_TOTALS = new Set(['td', 'tr', 'ti']);
-
-const OPTIONAL_ORDER = ['flow-ends', 'loss-probes', 'incoming-loss', 'synack-retransmits', 'retransmits', 'drops'];
+const realBpf: NonNullable<SessionDeps['bpf']> = {
+  readObjects: (pid) => readBpfObjects(pid),
+  progNames: () => bpftoolProgNames(),
+  setScalar: (pid, name, value) => setScalarMap(pid, name, value),
+};
 
 export class TraceSession {
-  readonly stats: SessionStats = { lines: 0, events: 0, undecodable: 0, lost: 0, restarts: 0, gaps: 0, suppressed: 0, windows: 0, flowRecords: 0, overflowCount: 0, strayEntries: 0, kernelMissed: 0, kernelMissedBySignal: {}, unattributed: 0, kernelMaps: { maps: 0, keys: 0, bytes: 0 }, stoppedBy: null, helperErrors: 0, windowStalls: 0, overlong: 0 };
-  private stallsSeen = 0;
-  /** recursion_misses already counted from the current bpftrace process, per program id. */
-  private missesSeen = new Map<number, number>();
-  /** Program id → signal, for the current bpftrace process. */
-  private progSignals = new Map<number, string>();
-  private flows: FlowAggregator | null = null;
-  private windows: WindowAssembler | null = null;
-  /** Last cumulative @suppressed value seen from the current bpftrace process. */
-  private suppressedSeen = 0;
+  readonly stats: SessionStats = emptyStats();
   capabilities!: Capabilities;
   included: SignalChoice[] = [];
-  private supervisor: Supervisor | null = null;
-  private enricher!: Enricher;
-  private running: Promise<void> = Promise.resolve();
+  private readonly host: string;
+  private readonly catalog: Catalog;
+  private readonly bpf: NonNullable<SessionDeps['bpf']>;
+  private readonly clock: Clock;
+  private readonly missed: KernelMissed;
+  private readonly stalls = new CumulativeCounter();
+  private readonly suppressed = new CumulativeCounter();
   /** Undecodable lines: the first one with a sample, then one summary a minute. */
   private readonly badLines: RepeatLimiter;
-  /** Window geometry, for checking flush markers against the clock. */
-  private intervalNs = 0n;
-  private phaseNs = 0n;
-  private readonly host: string;
+  private tracer: Tracer | null = null;
+  private running: Promise<void> = Promise.resolve();
+  private dispatcher: LineDispatcher | null = null;
+  private windows: Windows | null = null;
+  private stacks: KernelStacks | null = null;
+  private enricher!: Enricher;
 
   constructor(private readonly o: SessionOptions) {
     this.host = o.hostName ?? hostname();
+    this.catalog = o.deps?.catalog ?? loadCatalog();
+    this.bpf = o.deps?.bpf ?? realBpf;
+    this.clock = o.deps?.clock ?? systemClock;
+    this.missed = new KernelMissed(this.bpf, this.stats);
     this.badLines = new RepeatLimiter((m) => this.warn(m), { timer: true });
   }
 
@@ -118,192 +129,156 @@ export class TraceSession {
 
   /** Resolves once every probe is attached (and the ready file is written). */
   async start(): Promise<void> {
+    const deps = this.o.deps ?? {};
     // Filters first: a bad value is rejected before anything else happens.
     const filters = parseFilters(this.o.filters);
     const uid = this.o.uid ?? process.getuid?.() ?? 0;
     if (uid !== 0) throw new EnvironmentError('droptrace must run as root (it loads BPF programs and reads kernel addresses)', 'Run it with sudo, or as a root sidecar.');
-    this.capabilities = await detectCapabilities({ bpftrace: this.o.bpftrace, uid, ...this.o.detect });
+    this.capabilities = await (deps.detect ?? detectCapabilities)({ bpftrace: this.o.bpftrace, uid, catalog: this.catalog, ...this.o.detect });
     assertRunnable(this.capabilities);
     for (const s of this.capabilities.signals) if (s.degraded) this.warn(`signal ${s.signal}: ${s.variant} — ${s.detail}`);
 
+    const tracefs = this.capabilities.tracefs.path!;
+    const loadNames = deps.names ?? loadSymbolic;
+    const names: Record<string, ReasonTable> = {};
+    for (const n of this.catalog.names.values()) names[n.name] = loadNames(tracefs, n.tracepoint, n.field, n.skip);
+    const reasons = names.dropReason ?? new ReasonTable(new Map());
+    if (reasons.size === 0) this.warn('could not read drop reason names from tracefs; reasons are shown as numbers');
+    const interfaces = deps.interfaces ?? new InterfaceResolver();
+    const selfNs = (deps.selfNetns ?? (() => netnsInodeOf('/proc/self/ns/net') ?? 0))();
+    const resolved = resolveFilters(filters, { reasons, ifindexOf: (name) => interfaces.indexOf(selfNs, name) });
+
+    const agg = this.o.aggregate ?? null;
+    const stream = this.o.stream === undefined ? { ratePerSec: 0 } : this.o.stream;
+    const off = new Set(this.o.disabledSignals ?? []);
+    // A signal only of use to one mode (flow ends only close flow records) is left out of the other.
+    for (const s of this.catalog.signals) {
+      if ((!agg || !s.modes.includes('aggregate')) && (!stream || !s.modes.includes('stream'))) off.add(s.name);
+    }
+    const signals = this.capabilities.signals.filter((s) => s.files.length > 0 && !off.has(s.signal));
+    const window = agg ? WindowClock.aligned(agg.intervalS ?? DEFAULT_INTERVAL_S, BigInt(this.clock.wallMs()) * 1_000_000n - this.clock.monoNs()) : null;
+    const wallClock = new MonotonicToWall(this.clock);
+    const predicates = { dropPredicate: compilePredicate(resolved, 'drop'), tcpSockPredicate: compilePredicate(resolved, 'tcp-sock') };
+
+    let symbols: KallsymsSymbolizer | null = null;
     // kallsyms (~0.3 s to parse) is loaded right after bpftrace is spawned,
     // while it compiles on another core; no output line is handled before.
-    let symbols: KallsymsSymbolizer | null = null;
     const loadSymbols = (): KallsymsSymbolizer => {
       if (symbols) return symbols;
-      symbols = KallsymsSymbolizer.fromFile(this.o.kallsymsPath ?? join(this.o.detect?.procRoot ?? '/proc', 'kallsyms'));
+      symbols = deps.symbols ? deps.symbols() : KallsymsSymbolizer.fromFile(this.o.kallsymsPath ?? join(this.o.detect?.procRoot ?? '/proc', 'kallsyms'));
       if (!symbols.available) this.warn('kernel addresses are hidden (kptr_restrict or not root): locations are shown as raw hex');
       return symbols;
     };
-    const reasons = loadReasons(this.capabilities.tracefs.path!);
-    if (reasons.size === 0) this.warn('could not read drop reason names from tracefs; reasons are shown as numbers');
-    const interfaces = new InterfaceResolver();
-    const resolved = await this.resolveFilters(filters, reasons, interfaces);
 
-    const off = new Set(this.o.disabledSignals ?? []);
-    const agg = this.o.aggregate ?? null;
-    // Connection ends only close flow records: no use to a per-event stream.
-    if (!agg) off.add('flow-ends');
-    let signals = this.capabilities.signals.filter((s) => s.files.length > 0 && !off.has(s.signal));
-    const tlpObserved = () => this.included.some((s) => s.signal === 'loss-probes');
-    const clock = new MonotonicToWall();
-    // Windows align to wall-clock multiples of the interval: boundaries at
-    // monotonic times m with (m + wall-mono offset) % interval == 0.
-    const intervalNs = BigInt(Math.round((agg?.intervalS ?? 10) * 1e9));
-    const offsetNs = BigInt(systemClock.wallMs()) * 1_000_000n - systemClock.monoNs();
-    const phaseNs = (((-offsetNs) % intervalNs) + intervalNs) % intervalNs;
-    this.intervalNs = intervalNs;
-    this.phaseNs = phaseNs;
-    for (;;) {
-      const program = buildProgram({
-        signals,
-        version: this.capabilities.bpftrace.version,
-        dropPredicate: compilePredicate(resolved, 'drop'),
-        tcpSockPredicate: compilePredicate(resolved, 'tcp-sock'),
-        minReason: reasons.minCode(),
-        dropRxSk: this.capabilities.dropRxSk,
-        retransmitErr: this.capabilities.retransmitErr,
-        stream: this.o.stream === undefined ? { ratePerSec: 0 } : this.o.stream,
-        kernelStack: this.o.kernelStack ?? false,
-        aggregate: agg ? { intervalNs, phaseNs, maxFlows: agg.maxFlows } : null,
-      });
-      if (program.included.length === 0) throw new UsageError('the filters exclude every signal (e.g. --filter-proto udp with only TCP signals available)');
-      this.included = program.included;
-      // Spawned synchronously here; its lines are handled only after the
-      // enricher and aggregator below exist (same tick).
-      const sizing = agg ? kernelMapSizing(this.capabilities.bpftrace.version, agg.maxFlows, agg.kernelMapKeys) : null;
-      const launched = this.launch(program.text, sizing?.env ?? {});
-      launched.catch(() => undefined);
-      this.enricher = new Enricher({ symbols: loadSymbols(), reasons, interfaces, hostName: this.host, tlpObserved: tlpObserved(), clock });
-      if (agg) {
-        const flows = new FlowAggregator({
-          enricher: this.enricher, clock, hostName: this.host, intervalNs, phaseNs, startNs: systemClock.monoNs(),
-          maxFlows: agg.collectorMaxFlows, idleTimeoutMs: agg.idleTimeoutS * 1000,
+    const program = await launchWithRetries(signals, {
+      build: (sigs) => {
+        const p = buildProgram({
+          signals: sigs, version: this.capabilities.bpftrace.version, ...predicates, minReason: reasons.minCode(), features: this.capabilities.features, catalog: this.catalog,
+          stream, kernelStack: this.o.kernelStack ?? false,
+          aggregate: agg && window ? { intervalNs: window.intervalNs, phaseNs: window.phaseNs, maxFlows: agg.maxFlows } : null,
         });
-        this.flows = flows;
-        this.windows = new WindowAssembler({
-          begin: (window, closedAt, final, to) => flows.begin(window, closedAt, final, to),
-          add: (e) => flows.add(e),
-          total: (kind, n) => flows.total(kind, n),
-          end: () => {
-            const recs = flows.end();
-            this.stats.windows = flows.stats.windows;
-            this.stats.flowRecords = flows.stats.flowRecords;
-            this.stats.overflowCount = flows.stats.overflowCount;
-            if (flows.stats.unattributed > this.stats.unattributed) {
-              if (this.stats.unattributed === 0) this.warn(`${flows.stats.unattributed} events could not be keyed in a full kernel map and are counted as unattributed (raise --kernel-map-keys, or leave it at 0)`);
-              this.stats.unattributed = flows.stats.unattributed;
-            }
-            this.stats.strayEntries = flows.stats.unknownEntries + (this.windows?.stray ?? 0);
-            for (const r of recs) this.o.onRecord(r);
-            this.updateKernelMissed();
-            if (flows.lastWindow) this.o.onWindowClosed?.(flows.lastWindow);
-          },
-        }, () => Number(systemClock.monoNs()));
-      }
-      try {
-        await launched;
-        return;
-      } catch (e) {
-        // One optional signal that fails to compile or attach must not stop
-        // the others: drop the least essential one and try again.
-        if (!(e instanceof TracerError) || signals.length <= 1) throw e;
-        const victim = OPTIONAL_ORDER.map((n) => signals.find((s) => s.signal === n)).find(Boolean)!;
-        this.warn(`signal ${victim.signal} (${victim.variant}) failed to start and is disabled: ${e.message.split('\n').slice(0, 3).join(' ')}`);
-        signals = signals.filter((s) => s !== victim);
-      }
-    }
+        if (p.included.length === 0) throw new UsageError('the filters exclude every signal (e.g. --filter-proto udp with only TCP signals available)');
+        return p;
+      },
+      launch: (p) => {
+        this.included = p.included;
+        const ready = this.launch(p.text, agg ? kernelMapSizing(this.capabilities.bpftrace.version, agg.maxFlows, agg.kernelMapKeys).env : {});
+        // Spawned synchronously above; its lines are handled only once the
+        // enricher and aggregator below exist (same tick).
+        this.pipeline(p, { symbols: loadSymbols(), reasons, names, interfaces, wallClock, window, agg });
+        return ready;
+      },
+      keep: (name) => this.catalog.signal(name)?.keep ?? 0,
+      warn: (m) => this.warn(m),
+    });
+    this.included = program.included;
   }
 
-  private async resolveFilters(f: Filters, reasons: ReasonTable, interfaces: InterfaceResolver): Promise<ResolvedFilters> {
-    const codeOf = (name: string, flag: string) => {
-      const c = reasons.codeOf(name);
-      if (c === undefined) {
-        const near = reasons.names().filter((n) => n.includes(name) || name.includes(n)).slice(0, 5);
-        throw new UsageError(`--${flag}: ${name} is not a drop reason of this kernel${near.length ? ` (did you mean ${near.join(', ')}?)` : ''}`, 'List them with `droptrace probes --reasons`.');
-      }
-      return c;
-    };
-    const selfNs = netnsInodeOf('/proc/self/ns/net') ?? 0;
-    const ifindexes: number[] = [];
-    for (const i of f.ifaces) {
-      if ('index' in i) ifindexes.push(i.index);
-      else {
-        const idx = interfaces.indexOf(selfNs, i.name);
-        if (idx === undefined) throw new UsageError(`--filter-iface: no interface named ${i.name} in this network namespace`, 'Give its index instead to match an interface in another namespace.');
-        ifindexes.push(idx);
-      }
-    }
-    return {
-      hosts: f.hosts, ports: f.ports, protos: f.protos, netns: f.netns, ifindexes,
-      reasonCodes: f.reasons.map((r) => codeOf(r, 'filter-reason')),
-      excludeReasonCodes: f.excludeReasons.map((r) => codeOf(r, 'exclude-reason')),
-    };
-  }
-
-  /** Name the running tracer's programs by signal and read its map memory (once per bpftrace process). */
-  private async inspectTracer(pid: number): Promise<void> {
-    const objs = readBpfObjects(pid);
-    if (!objs) return;
-    this.stats.kernelMaps = { maps: objs.maps.length, keys: Math.max(0, ...objs.maps.map((m) => m.maxEntries)), bytes: objs.maps.reduce((s, m) => s + m.memlock, 0) };
-    const names = await bpftoolProgNames();
-    const events = this.included.map((s) => SIGNAL_EVENTS[s.signal]);
-    const progs = objs.progs.filter((p) => names.has(p.id)).map((p) => ({ id: p.id, name: names.get(p.id)! }));
-    const bySignal = attributePrograms(progs, events);
-    // Named programs that are no signal's (BEGIN, END, the window tick) are
-    // 'other': a skipped tick only delays a flip. Without names: unattributed.
-    this.progSignals = new Map(progs.map((p) => [p.id, bySignal.has(p.id) ? this.included[bySignal.get(p.id)!].signal : 'other']));
-  }
-
-  /** Re-read the kernel's skip counters of the running bpftrace (call before stop() for the last value). */
-  updateKernelMissed(): number {
-    const pid = this.supervisor?.pid;
-    const objs = pid ? readBpfObjects(pid) : undefined;
-    for (const p of objs?.progs ?? []) {
-      const seen = this.missesSeen.get(p.id) ?? 0;
-      if (p.recursionMisses <= seen) continue;
-      const n = p.recursionMisses - seen;
-      this.missesSeen.set(p.id, p.recursionMisses);
-      this.stats.kernelMissed += n;
-      const sig = this.progSignals.get(p.id) ?? 'unattributed';
-      this.stats.kernelMissedBySignal[sig] = (this.stats.kernelMissedBySignal[sig] ?? 0) + n;
-    }
-    return this.stats.kernelMissed;
-  }
-
-  /** Final flow records for flows still open (call after stop()). */
-  finishFlows(): void {
-    for (const r of this.flows?.finishEach() ?? []) this.o.onRecord(r);
+  /** The decode → enrich → (aggregate) → onRecord chain of one launched program. */
+  private pipeline(p: Program, c: {
+    symbols: KallsymsSymbolizer; reasons: ReasonTable; names: Record<string, ReasonTable>; interfaces: InterfaceResolver;
+    wallClock: MonotonicToWall; window: WindowClock | null; agg: SessionOptions['aggregate'];
+  }): void {
+    const wire = this.catalog.wire;
+    this.enricher = new Enricher({
+      symbols: c.symbols, reasons: c.reasons, names: c.names, interfaces: c.interfaces, hostName: this.host,
+      tlpObserved: p.included.some((s) => s.signal === 'loss-probes'), clock: c.wallClock,
+    });
+    const emit = (r: EcsRecord) => this.o.onRecord(r);
+    this.stacks = new KernelStacks((a) => this.enricher.symbolize(a), emit);
+    this.windows = c.agg && c.window ? new Windows({
+      enricher: this.enricher, clock: c.wallClock, wire, window: c.window, hostName: this.host, monoNs: () => this.clock.monoNs(),
+      collectorMaxFlows: c.agg.collectorMaxFlows, idleTimeoutS: c.agg.idleTimeoutS, stats: this.stats, emit, warn: (m) => this.warn(m),
+      closed: (w) => {
+        this.updateKernelMissed();
+        this.o.onWindowClosed?.(w);
+      },
+    }) : null;
+    const totals = new Set(wire.mapSpecs.map((m) => WireSchema.totalName(m.kind)));
+    this.dispatcher = new LineDispatcher({ decode: wireDecoder(wire), totals, clock: c.window }, {
+      event: (ev) => {
+        this.stats.events++;
+        const rec = this.enricher.enrich(ev);
+        // The drop's stack follows on the next lines, ended by a marker.
+        if (this.o.kernelStack && ev.t === 'drop') this.stacks!.expect(rec);
+        else {
+          this.stacks!.flush();
+          emit(rec);
+        }
+      },
+      stackFrame: (a) => this.stacks!.frame(a),
+      stackEnd: () => this.stacks!.flush(),
+      flowEnd: (e) => this.windows?.connectionEnded(e),
+      flush: (from, to, ts, final) => this.windows?.begin(from, ts, final, to),
+      flushEnd: () => this.windows?.end(),
+      mapEntry: (e) => this.windows?.entry(e),
+      windowTotal: (name, v) => this.windows?.total(name, v),
+      counter: (name, v) => {
+        // Cumulative per bpftrace process (reset on restart).
+        if (name === 'stalls') this.stats.windowStalls += this.stalls.delta(v);
+        else this.stats.suppressed += this.suppressed.delta(v);
+      },
+      helperError: (helper, retcode) => {
+        if (this.stats.helperErrors++ === 0) this.warn(`bpftrace reports a failing ${helper} (error ${retcode}); further ones are only counted`);
+      },
+      lost: (count) => {
+        this.stats.lost += count;
+        emit(eventsLostRecord(this.host, count, this.stats));
+      },
+      undecodable: (line, why) => this.undecodable(line, why),
+    });
   }
 
   private launch(program: string, extraEnv: Record<string, string>): Promise<void> {
     return new Promise<void>((resolveReady, rejectReady) => {
       let ready = false;
-      const sup = new Supervisor({
+      const opts: SupervisorOptions = {
         command: this.capabilities.bpftrace.command,
         program,
         env: { BPFTRACE_PERF_RB_PAGES: String(this.o.perfRbPages ?? 256), ...extraEnv },
-        onLine: (l) => this.onLine(l),
+        onLine: (l) => {
+          this.stats.lines++;
+          this.dispatcher?.line(l);
+        },
         // bpftrace >= 0.18 checks helper calls at run time by default and reports
         // each failure through its ring: a full map (counted by our totals
         // anyway) would flood it and push our own messages out. --no-warnings
         // compiles the checks out (0.17 has none by default).
         bpftraceArgs: versionAtLeast(this.capabilities.bpftrace.version, 0, 18) ? ['--no-warnings'] : [],
         // Aggregating programs stop through their tick (no message lost); streaming ones by SIGINT.
-        requestStop: this.o.aggregate ? (pid) => setScalarMap(pid, 'stopreq', 1n) : undefined,
+        requestStop: this.o.aggregate ? (pid) => this.bpf.setScalar(pid, 'stopreq', 1n) : undefined,
         onOverlong: (n) => this.onOverlong(n),
         onStderr: (l) => this.warn(`bpftrace: ${l}`),
         onGap: (g) => this.onGap(g),
         onReady: (pid, restarts) => {
           this.stats.restarts = restarts;
-          this.suppressedSeen = 0;
-          this.missesSeen = new Map();
-          this.progSignals = new Map();
-          void this.inspectTracer(pid);
-          this.stallsSeen = 0;
+          this.suppressed.reset();
+          this.stalls.reset();
+          this.missed.reset();
+          void this.missed.inspect(pid, this.included.map((s) => ({ signal: s.signal, events: s.files.map((f) => this.catalog.program(f)?.def.event ?? '') })));
           // A restarted tracer: whatever the old one printed at exit is its final window.
           this.windows?.end();
-          this.flows?.attached(systemClock.monoNs());
+          this.windows?.attached();
           if (this.o.readyFile) {
             writeReadyFile(this.o.readyFile, { pid: process.pid, bpftracePid: pid, restarts, signals: this.included.map((s) => ({ signal: s.signal, variant: s.variant })) });
           }
@@ -312,13 +287,24 @@ export class TraceSession {
             resolveReady();
           }
         },
-      });
-      this.supervisor = sup;
-      this.running = sup.start();
+      };
+      const tracer = (this.o.deps?.tracer ?? ((x) => new Supervisor(x)))(opts);
+      this.tracer = tracer;
+      this.running = tracer.start();
       this.running.catch((e) => {
         if (!ready) rejectReady(e);
       });
     });
+  }
+
+  /** Re-read the kernel's skip counters of the running bpftrace (call before stop() for the last value). */
+  updateKernelMissed(): number {
+    return this.missed.update(this.tracer?.pid);
+  }
+
+  /** Final flow records for flows still open (call after stop()). */
+  finishFlows(): void {
+    for (const r of this.windows?.finishEach() ?? []) this.o.onRecord(r);
   }
 
   /** Resolves when the tracer stops; rejects if it gave up. */
@@ -327,16 +313,16 @@ export class TraceSession {
   }
 
   get bpftracePid(): number | undefined {
-    return this.supervisor?.pid;
+    return this.tracer?.pid;
   }
 
   async stop(): Promise<void> {
     // The program fds close with bpftrace: read the skip counters first.
     this.updateKernelMissed();
-    await this.supervisor?.stop();
-    this.stats.stoppedBy = this.supervisor?.stoppedBy ?? null;
+    await this.tracer?.stop();
+    this.stats.stoppedBy = this.tracer?.stoppedBy ?? null;
     if (this.stats.stoppedBy === 'signal' && this.o.aggregate) this.warn('bpftrace did not stop on request (bpftool missing?): stopped with SIGINT, which can lose the messages it was handling (the last windows may be short)');
-    this.flushStack();
+    this.stacks?.flush();
     // bpftrace's exit print of our maps was the last, partial window.
     this.windows?.end();
     this.badLines.close();
@@ -344,21 +330,7 @@ export class TraceSession {
 
   /** False when bpftrace could outlive us on this host (no setpriv --pdeathsig). */
   get tracerDiesWithUs(): boolean {
-    return this.supervisor?.diesWithParent ?? true;
-  }
-
-  /**
-   * One line from bpftrace. Nothing in it may crash the collector: a line
-   * that does not decode, or that fails further down (a bug for some value
-   * we did not foresee), is counted as undecodable and the run goes on.
-   */
-  private onLine(line: string): void {
-    this.stats.lines++;
-    try {
-      this.handle(line);
-    } catch (e) {
-      this.undecodable(line, `could not be processed: ${(e as Error)?.name ?? 'Error'}: ${(e as Error)?.message ?? e}`);
-    }
+    return this.tracer?.diesWithParent ?? true;
   }
 
   private onOverlong(length: number): void {
@@ -375,123 +347,9 @@ export class TraceSession {
     this.badLines.log(`skipping undecodable bpftrace output (${why}), e.g. ${sample}; counted in stats.undecodable (${this.stats.undecodable} so far)`, 'undecodable');
   }
 
-  /** A flush marker must name windows that exist at its timestamp; anything else would make impossible window times. */
-  private implausibleFlush(from: number, to: number, ts: number, final: boolean): string | null {
-    if (this.intervalNs === 0n) return null;
-    // The window open at ts (the probe computes it the same way from nsecs).
-    const now = (BigInt(ts) + this.intervalNs - this.phaseNs) / this.intervalNs;
-    if (BigInt(from) > now + 1n) return `flush window ${from} is after the window at its timestamp (${now})`;
-    if (!final && BigInt(to) > now + 1n) return `flush target window ${to} is after the window at its timestamp (${now})`;
-    return null;
-  }
-
-  private handle(line: string): void {
-    const m = decodeLine(line);
-    switch (m.kind) {
-      case 'event': {
-        this.stats.events++;
-        const ev = m.event;
-        const rec = enrichEvent(this.enricher, ev);
-        this.flushStack();
-        // The drop's stack follows on the next lines, ended by a marker.
-        if (this.o.kernelStack && ev.t === 'drop') this.pendingStack = { rec, frames: [] };
-        else this.o.onRecord(rec);
-        return;
-      }
-      case 'stack-frame':
-        if (this.pendingStack && this.pendingStack.frames.length < 64) this.pendingStack.frames.push(m.address);
-        return;
-      case 'stack-end':
-        this.flushStack();
-        return;
-      case 'flow-end':
-        this.flows?.connectionEnded(m.end);
-        return;
-      case 'flush': {
-        const bad = this.implausibleFlush(m.from, m.to, m.ts, m.final);
-        // Its entries then count as printed outside a flush: into the window the kernel is counting (none lost).
-        if (bad) return this.undecodable(line, bad);
-        this.windows?.begin(m.from, m.ts, m.final, m.to);
-        return;
-      }
-      case 'flush-end':
-        this.windows?.end();
-        return;
-      case 'map-entry':
-        this.windows?.entry(m.entry);
-        return;
-      case 'scalar':
-        if (m.gen !== undefined && WINDOW_TOTALS.has(m.name)) {
-          this.windows?.total(m.name, m.value);
-        } else if (m.name === 'stalls') {
-          // Cumulative ticks a window flip waited for userspace (see program.ts).
-          if (m.value > this.stallsSeen) this.stats.windowStalls += m.value - this.stallsSeen;
-          this.stallsSeen = m.value;
-        } else if (m.name === 'suppressed') {
-          // Cumulative per bpftrace process (reset on restart).
-          if (m.value > this.suppressedSeen) this.stats.suppressed += m.value - this.suppressedSeen;
-          this.suppressedSeen = m.value;
-        }
-        return;
-      case 'helper-error':
-        if (this.stats.helperErrors++ === 0) this.warn(`bpftrace reports a failing ${m.helper} (error ${m.retcode}); further ones are only counted`);
-        return;
-      case 'diagnostic':
-        // After a diagnostic header (and its "Additional Info" line) comes our
-        // program's source line, echoed, then the carets under it.
-        this.echoExpected = m.header;
-        return;
-      case 'lost':
-        this.stats.lost += m.count;
-        this.o.onRecord(this.metaRecord('events-lost', { lost: { count: m.count } }));
-        return;
-      case 'undecodable':
-        if (this.echoExpected) {
-          this.echoExpected = false;
-          return;
-        }
-        this.undecodable(m.line, m.why);
-        return;
-      default:
-        return;
-    }
-  }
-
-  private pendingStack: { rec: EcsRecord; frames: string[] } | null = null;
-  /** A bpftrace diagnostic header was the last line: the next one echoes our source. */
-  private echoExpected = false;
-
-  /** Emit the drop waiting for its stack, with whatever frames arrived. */
-  private flushStack(): void {
-    const p = this.pendingStack;
-    if (!p) return;
-    this.pendingStack = null;
-    const drop = (p.rec.droptrace as Record<string, any>).drop;
-    if (drop) {
-      const locs = p.frames.map((a) => this.enricher.symbolize(a));
-      // A raw tracepoint's stack starts in our BPF program and the
-      // bpf_trace_run* trampoline: cut everything up to and including it.
-      const tramp = locs.map((l) => /^(bpf_trace_run\d|__bpf_trace_)/.test(l.symbol ?? '')).lastIndexOf(true);
-      drop.stack = locs.slice(tramp + 1).map((l) => (l.symbol ? `${l.symbol}+0x${(l.offset ?? 0).toString(16)}${l.module ? ` [${l.module}]` : ''}` : l.address));
-    }
-    this.o.onRecord(p.rec);
-  }
-
   private onGap(g: Gap): void {
     this.stats.gaps++;
     this.stats.restarts = g.restarts;
-    this.o.onRecord(this.metaRecord('tracer-gap', {
-      gap: { start: new Date(g.start).toISOString(), end: new Date(g.end).toISOString(), duration_ms: g.end - g.start, cause: g.cause, restarts: g.restarts },
-    }));
-  }
-
-  private metaRecord(action: 'events-lost' | 'tracer-gap', extra: Record<string, unknown>): EcsRecord {
-    const now = new Date().toISOString();
-    return {
-      '@timestamp': now,
-      event: { kind: 'metric', category: ['network'], action, dataset: 'droptrace.drops' },
-      host: { name: this.host },
-      droptrace: { id: `${this.host}-${action}-${now}-${this.stats.lost}-${this.stats.gaps}`, ...extra },
-    };
+    this.o.onRecord(tracerGapRecord(this.host, g, this.stats));
   }
 }

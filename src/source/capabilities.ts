@@ -1,25 +1,18 @@
 // The capability chain: what this kernel and bpftrace allow, and which variant
-// each signal uses. Best first: tracepoint > fentry > kprobe > inferred.
-// One unavailable signal never stops the others; it is reported as degraded
-// with the reason.
+// each signal uses, as the probe catalog (probes/*/probe.json) declares it:
+// the first variant whose requirements hold, best first (raw tracepoint >
+// tracepoint, fentry > kprobe > inferred). One unavailable signal never stops
+// the others; it is reported as degraded with the reason.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { EnvironmentError } from '../errors.js';
 import { type BpftraceCommand, type BpftraceVersion, type BpftraceChoice, chooseBpftrace, runBpftrace, versionAtLeast } from './bpftrace-binary.js';
+import { loadCatalog, type Catalog, type Requirement, type SignalDef, type Variant } from './catalog.js';
 
-export type SignalName = 'drops' | 'retransmits' | 'synack-retransmits' | 'loss-probes' | 'incoming-loss' | 'flow-ends';
-/** The kernel event (tracepoint / function) each signal's program attaches to. */
-export const SIGNAL_EVENTS: Record<SignalName, string> = {
-  drops: 'kfree_skb',
-  retransmits: 'tcp_retransmit_skb',
-  'synack-retransmits': 'tcp_retransmit_synack',
-  'loss-probes': 'tcp_send_loss_probe',
-  'incoming-loss': 'tcp_probe',
-  'flow-ends': 'inet_sock_set_state',
-};
-
-export type Variant = 'tracepoint' | 'rawtracepoint' | 'fentry' | 'kprobe' | 'inferred' | 'unavailable';
+export type { Variant } from './catalog.js';
+/** A signal's name (probes/<signal>/probe.json "signal"). */
+export type SignalName = string;
 
 export interface SignalChoice {
   signal: SignalName;
@@ -36,11 +29,8 @@ export interface Capabilities {
   btf: boolean;
   tracefs: { path: string | null; mountedByUs: boolean; error?: string };
   kallsyms: { readable: boolean; kptrRestrict: number | null };
-  dropReasons: boolean;
-  /** kfree_skb carries the receiving socket (rx_sk, 6.11+). */
-  dropRxSk: boolean;
-  /** tcp_retransmit_skb carries the attempt's result (err): it then also fires for attempts that sent nothing. */
-  retransmitErr: boolean;
+  /** The catalog's kernel features (a field a tracepoint passes or not), e.g. dropRxSk, retransmitErr. */
+  features: Record<string, boolean>;
   signals: SignalChoice[];
 }
 
@@ -56,6 +46,7 @@ export interface DetectOptions {
   info?: (cmd: BpftraceCommand) => Promise<string>;
   /** Choose the bpftrace (default: chooseBpftrace — the given one, else the newest of the private install and the system's). */
   choose?: (spec: string | undefined) => Promise<BpftraceChoice>;
+  catalog?: Catalog;
 }
 
 const TRACEFS_CANDIDATES = ['kernel/tracing', 'kernel/debug/tracing'];
@@ -94,13 +85,21 @@ export function mountTracefs(path: string): Promise<boolean> {
   });
 }
 
-function tracepointFormat(tracefs: string | null, cat: string, name: string): string | null {
+/** A tracepoint's format file ("category:event"), null when missing. */
+export function tracepointFormat(tracefs: string | null, tracepoint: string): string | null {
   if (!tracefs) return null;
+  const [cat, name] = tracepoint.split(':');
   try {
     return readFileSync(join(tracefs, 'events', cat, name, 'format'), 'utf8');
   } catch {
     return null;
   }
+}
+
+/** Does the format declare this field ("int err;")? Matched after the "field:" prefix or a space. */
+export function formatHasField(format: string, field: string): boolean {
+  const esc = field.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`(^|[\\s:])${esc}`, 'm').test(format);
 }
 
 function readKallsymsState(procRoot: string): Capabilities['kallsyms'] {
@@ -149,6 +148,7 @@ export async function detectCapabilities(opts: DetectOptions = {}): Promise<Capa
   const sysRoot = opts.sysRoot ?? '/sys';
   const procRoot = opts.procRoot ?? '/proc';
   const uid = opts.uid ?? process.getuid?.() ?? 0;
+  const catalog = opts.catalog ?? loadCatalog();
   const { command, version, why } = await (opts.choose ?? chooseBpftrace)(opts.bpftrace);
   const info = await (opts.info ?? defaultInfo)(command);
   const feats = parseInfoFeatures(info);
@@ -159,91 +159,69 @@ export async function detectCapabilities(opts: DetectOptions = {}): Promise<Capa
     : await findTracefs(sysRoot, uid === 0 ? opts.mountTracefs ?? mountTracefs : undefined);
   const kallsyms = readKallsymsState(procRoot);
 
-  const kfree = tracepointFormat(tracefs.path, 'skb', 'kfree_skb');
-  const dropReasons = !!kfree && /enum skb_drop_reason reason;/.test(kfree);
-  const dropRxSk = !!kfree && /void \* rx_sk;/.test(kfree);
-  const signals: SignalChoice[] = [];
-
-  if (kfree && dropReasons && versionAtLeast(version, 0, 21)) {
-    // Raw tracepoint first: unlike a perf-based tracepoint it is not skipped
-    // while another of our programs runs on the CPU (see probes/drops/kfree_skb.raw.bt).
-    // bpftrace 0.17 rejects rawtracepoint attach points ("Invalid probe type").
-    signals.push({ signal: 'drops', variant: 'rawtracepoint', files: ['drops/kfree_skb.raw.bt'], detail: 'rawtracepoint:kfree_skb with drop reasons (skipped only when it would nest in itself on one CPU; each skip counted)', degraded: false });
-  } else if (kfree && dropReasons) {
-    signals.push({ signal: 'drops', variant: 'tracepoint', files: ['drops/kfree_skb.bt'], detail: 'tracepoint:skb:kfree_skb with drop reasons (may be skipped while another probe runs on the CPU: counted as kernel-missed)', degraded: false });
-  } else {
-    signals.push({
-      signal: 'drops', variant: 'unavailable', files: [], degraded: true,
-      detail: !tracefs.path ? `no tracefs: ${tracefs.error}` : kfree ? 'kfree_skb has no drop reason field (kernel < 5.17)' : 'tracepoint skb:kfree_skb missing',
-    });
+  const formats = new Map<string, string | null>();
+  const format = (tp: string) => {
+    if (!formats.has(tp)) formats.set(tp, tracepointFormat(tracefs.path, tp));
+    return formats.get(tp)!;
+  };
+  const features: Record<string, boolean> = {};
+  for (const f of catalog.features.values()) {
+    const text = format(f.tracepoint);
+    features[f.name] = !!text && formatHasField(text, f.field);
   }
-
-  // The TCP signals' raw tracepoints (bpftrace >= 0.21) take the same
-  // arguments as their perf tracepoints; bpftrace 0.23 starts them ~3x faster
-  // and the kernel skips them only when one would nest in itself on a CPU
-  // (counted), not whenever another of our programs runs. 0.17 keeps the tracepoints.
-  const raw = versionAtLeast(version, 0, 21);
-  const tcpSignal = (signal: SignalName, event: string, file: string, what: string): SignalChoice =>
-    raw
-      ? { signal, variant: 'rawtracepoint', files: [`${file}.raw.bt`], detail: `rawtracepoint:${event.split(':')[1]}${what}`, degraded: false }
-      : { signal, variant: 'tracepoint', files: [`${file}.bt`], detail: `tracepoint:${event}${what}`, degraded: false };
-
-  const rtx = tracepointFormat(tracefs.path, 'tcp', 'tcp_retransmit_skb');
-  const retransmitErr = !!rtx && /\bint err;/.test(rtx);
-  signals.push(rtx
-    ? tcpSignal('retransmits', 'tcp:tcp_retransmit_skb', 'retransmits/tcp_retransmit_skb', '')
-    : { signal: 'retransmits', variant: 'unavailable', files: [], detail: 'tracepoint tcp:tcp_retransmit_skb missing', degraded: true });
-
-  const synack = tracepointFormat(tracefs.path, 'tcp', 'tcp_retransmit_synack');
-  signals.push(synack
-    ? tcpSignal('synack-retransmits', 'tcp:tcp_retransmit_synack', 'retransmits/tcp_retransmit_synack', '')
-    : { signal: 'synack-retransmits', variant: 'unavailable', files: [], detail: 'tracepoint tcp:tcp_retransmit_synack missing', degraded: true });
-
-  // Tail-loss probes have no tracepoint: fentry > kprobe > inferred from the
-  // retransmit tracepoint's socket state (only probes that resend data).
-  const kp = kprobeTarget(sysRoot, tracefs.path, procRoot, 'tcp_send_loss_probe');
-  if (feats.fentry && btf) {
-    signals.push({ signal: 'loss-probes', variant: 'fentry', files: ['loss-probe/fentry.bt'], detail: 'fentry:tcp_send_loss_probe (observed)', degraded: false });
-  } else if (kp.ok && feats.kprobe) {
-    signals.push({ signal: 'loss-probes', variant: 'kprobe', files: ['loss-probe/kprobe.bt'], detail: 'kprobe:tcp_send_loss_probe (observed)', degraded: false });
-  } else if (rtx) {
-    // Say which side lacks it: bpftrace's --info reports what bpftrace can do,
-    // the kernel may still lack it (this VM: bpftrace "kprobe: yes", kernel
-    // built without kprobes).
-    const why = [
-      feats.fentry ? (btf ? '' : 'no BTF for fentry') : 'fentry: no BPF trampolines on this kernel (or bpftrace without it)',
-      kp.ok ? 'kprobe: bpftrace built without kprobe support' : `kprobe: ${kp.why}${feats.kprobe ? ' (bpftrace itself supports kprobes)' : ''}`,
-    ].filter(Boolean).join('; ');
-    signals.push({ signal: 'loss-probes', variant: 'inferred', files: [], detail: `inferred from tcp_retransmit_skb socket state (probes that send new data are not seen): ${why}`, degraded: true });
-  } else {
-    signals.push({ signal: 'loss-probes', variant: 'unavailable', files: [], detail: 'no fentry, no kprobe and no retransmit tracepoint', degraded: true });
-  }
-
-  // Incoming loss (receiver side): tcp_probe fires for every segment a socket
-  // in ESTABLISHED receives; the probe filters in-order data after a few loads.
-  const probe = tracepointFormat(tracefs.path, 'tcp', 'tcp_probe');
-  signals.push(probe
-    ? tcpSignal('incoming-loss', 'tcp:tcp_probe', 'incoming-loss/tcp_probe', ' (seq vs rcv_nxt and the out-of-order queue)')
-    : { signal: 'incoming-loss', variant: 'unavailable', files: [], detail: 'tracepoint tcp:tcp_probe missing', degraded: true });
-
-  // Connection ends (aggregating commands only): lossy TCP sockets closing, so
-  // their flows get a final record at once; without it flows end by idle timeout.
-  const setState = tracepointFormat(tracefs.path, 'sock', 'inet_sock_set_state');
-  signals.push(setState
-    ? tcpSignal('flow-ends', 'sock:inet_sock_set_state', 'flow-ends/inet_sock_set_state', ' (lossy TCP sockets reaching TCP_CLOSE)')
-    : { signal: 'flow-ends', variant: 'unavailable', files: [], detail: 'tracepoint sock:inet_sock_set_state missing: flows end by idle timeout only', degraded: true });
-
+  const check = (r: Requirement): string | null => {
+    if ('tracepoint' in r) {
+      if (!tracefs.path) return `no tracefs: ${tracefs.error}`;
+      return format(r.tracepoint) ? null : r.why ?? `tracepoint ${r.tracepoint} missing`;
+    }
+    if ('feature' in r) return features[r.feature] ? null : r.missing;
+    if ('bpftrace' in r) {
+      const [major, minor] = r.bpftrace.split('.').map(Number);
+      return versionAtLeast(version, major, minor) ? null : r.why ?? `bpftrace ${version.text} is older than ${r.bpftrace}`;
+    }
+    if ('bpftraceFeature' in r) return feats[r.bpftraceFeature] ? null : r.why ?? `bpftrace cannot attach ${r.bpftraceFeature}`;
+    if ('btf' in r) return btf ? null : r.why ?? 'no kernel BTF';
+    // Say which side lacks it: bpftrace's --info reports what bpftrace can
+    // do, the kernel may still lack it (this VM: bpftrace "kprobe: yes",
+    // kernel built without kprobes).
+    const kp = kprobeTarget(sysRoot, tracefs.path, procRoot, r.kprobe);
+    return kp.ok ? null : `${kp.why}${feats.kprobe ? ' (bpftrace itself supports kprobes)' : ''}`;
+  };
+  const signals = catalog.signals.map((s) => chooseVariant(s, check));
   return {
     root: uid === 0,
     bpftrace: { command, version, why, fentrySupported: feats.fentry, kprobeSupported: feats.kprobe },
     btf,
     tracefs,
     kallsyms,
-    dropReasons,
-    dropRxSk,
-    retransmitErr,
+    features,
     signals,
   };
+}
+
+/**
+ * The first variant whose requirements all hold. A degraded one (it sees
+ * less) says why each better one was not possible; an unavailable signal says
+ * what it lacks.
+ */
+export function chooseVariant(s: SignalDef, check: (r: Requirement) => string | null): SignalChoice {
+  const missing = s.requires.map(check).find((w) => w !== null);
+  const rejected: string[] = [];
+  if (!missing) {
+    for (const v of s.variants) {
+      const why = v.requires.map(check).find((w) => w !== null);
+      if (why) {
+        rejected.push(`${v.name}: ${why}`);
+        continue;
+      }
+      return {
+        signal: s.name, variant: v.name, files: [...v.programs], degraded: v.degraded,
+        detail: v.degraded && rejected.length ? `${v.detail}: ${rejected.join('; ')}` : v.detail,
+      };
+    }
+  }
+  const why = missing ?? (rejected.length ? rejected.join('; ') : 'no variant');
+  return { signal: s.name, variant: 'unavailable', files: [], degraded: true, detail: s.unavailable ? `${why}: ${s.unavailable}` : why };
 }
 
 /** Fail early with a clear message when nothing at all can run. */

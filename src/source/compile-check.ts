@@ -6,7 +6,8 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildProgram } from './program.js';
-import { runBpftrace } from './bpftrace-binary.js';
+import { runBpftrace, versionAtLeast } from './bpftrace-binary.js';
+import { loadCatalog, type Catalog, type Requirement } from './catalog.js';
 import type { Capabilities, SignalChoice } from './capabilities.js';
 
 export interface CompileResult {
@@ -16,30 +17,31 @@ export interface CompileResult {
   detail: string;
 }
 
-const sig = (signal: SignalChoice['signal'], variant: SignalChoice['variant'], file: string): SignalChoice => ({ signal, variant, files: [file], detail: '', degraded: false });
+/** Every variant we ship (the probe catalog's), one program each. */
+export function allVariants(catalog: Catalog = loadCatalog()): Array<{ name: string; signal: SignalChoice; requires: readonly Requirement[] }> {
+  return catalog.signals.flatMap((s) => s.variants.filter((v) => v.programs.length > 0).map((v) => ({
+    name: `${s.name}/${v.name}`,
+    signal: { signal: s.name, variant: v.name, files: [...v.programs], detail: '', degraded: false },
+    requires: v.requires,
+  })));
+}
 
-/** Every variant we ship, one program each. */
-export const ALL_VARIANTS: Array<{ name: string; signal: SignalChoice }> = [
-  { name: 'drops/tracepoint', signal: sig('drops', 'tracepoint', 'drops/kfree_skb.bt') },
-  { name: 'drops/rawtracepoint', signal: sig('drops', 'rawtracepoint', 'drops/kfree_skb.raw.bt') },
-  { name: 'retransmits/tracepoint', signal: sig('retransmits', 'tracepoint', 'retransmits/tcp_retransmit_skb.bt') },
-  { name: 'retransmits/rawtracepoint', signal: sig('retransmits', 'rawtracepoint', 'retransmits/tcp_retransmit_skb.raw.bt') },
-  { name: 'synack-retransmits/tracepoint', signal: sig('synack-retransmits', 'tracepoint', 'retransmits/tcp_retransmit_synack.bt') },
-  { name: 'synack-retransmits/rawtracepoint', signal: sig('synack-retransmits', 'rawtracepoint', 'retransmits/tcp_retransmit_synack.raw.bt') },
-  { name: 'loss-probes/kprobe', signal: sig('loss-probes', 'kprobe', 'loss-probe/kprobe.bt') },
-  { name: 'loss-probes/fentry', signal: sig('loss-probes', 'fentry', 'loss-probe/fentry.bt') },
-  { name: 'incoming-loss/tracepoint', signal: sig('incoming-loss', 'tracepoint', 'incoming-loss/tcp_probe.bt') },
-  { name: 'incoming-loss/rawtracepoint', signal: sig('incoming-loss', 'rawtracepoint', 'incoming-loss/tcp_probe.raw.bt') },
-  { name: 'flow-ends/tracepoint', signal: sig('flow-ends', 'tracepoint', 'flow-ends/inet_sock_set_state.bt') },
-  { name: 'flow-ends/rawtracepoint', signal: sig('flow-ends', 'rawtracepoint', 'flow-ends/inet_sock_set_state.raw.bt') },
-];
-
-/** Why a variant can't be compiled here at all (bpftrace refuses before emitting code). */
-function cannotCompile(name: string, c: Capabilities): string | undefined {
+/**
+ * Why a variant can't be compiled here at all: bpftrace refuses before
+ * emitting code (a version without the attach type; fentry on a kernel
+ * without BPF trampolines, which it probes before code generation). Other
+ * requirements (a kprobe target, a tracepoint) do not stop --emit-elf.
+ */
+function cannotCompile(requires: readonly Requirement[], c: Capabilities): string | undefined {
   const v = c.bpftrace.version;
-  if (name.endsWith('/rawtracepoint') && (v.major === 0 && v.minor < 21)) return `bpftrace ${v.text} rejects rawtracepoint attach points`;
-  if (name === 'loss-probes/fentry' && !c.bpftrace.fentrySupported) {
-    return 'bpftrace refuses fentry at compile time on a kernel without BPF trampolines (it probes the kernel before code generation); covered by unit tests of the generated text only';
+  for (const r of requires) {
+    if ('bpftrace' in r) {
+      const [major, minor] = r.bpftrace.split('.').map(Number);
+      if (!versionAtLeast(v, major, minor)) return `bpftrace ${v.text}: ${r.why ?? `older than ${r.bpftrace}`}`;
+    }
+    if ('bpftraceFeature' in r && r.bpftraceFeature === 'fentry' && !c.bpftrace.fentrySupported) {
+      return 'bpftrace refuses fentry at compile time on a kernel without BPF trampolines (it probes the kernel before code generation); covered by unit tests of the generated text only';
+    }
   }
   return undefined;
 }
@@ -48,15 +50,15 @@ export async function compileCheck(c: Capabilities, minReason: number, run = run
   const dir = mkdtempSync(join(tmpdir(), 'droptrace-elf-'));
   const out: CompileResult[] = [];
   try {
-    for (const { name, signal } of ALL_VARIANTS) {
+    for (const { name, signal, requires } of allVariants()) {
       for (const mode of ['stream', 'aggregate'] as const) {
-        const why = cannotCompile(name, c);
+        const why = cannotCompile(requires, c);
         if (why) {
           out.push({ variant: name, mode, status: 'unchecked', detail: why });
           continue;
         }
         const program = buildProgram({
-          signals: [signal], version: c.bpftrace.version, dropPredicate: '1', tcpSockPredicate: '1', minReason, dropRxSk: c.dropRxSk, retransmitErr: c.retransmitErr,
+          signals: [signal], version: c.bpftrace.version, dropPredicate: '1', tcpSockPredicate: '1', minReason, features: c.features,
           stream: mode === 'stream' ? { ratePerSec: 1000 } : null,
           aggregate: mode === 'aggregate' ? { intervalNs: 10_000_000_000n, phaseNs: 0n, maxFlows: 1024 } : null,
         });

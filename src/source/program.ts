@@ -1,30 +1,37 @@
 // Assemble one bpftrace program from the bundled probe files for the chosen
-// variants. The only text we insert is (a) probe files from probes/, (b) fixed
-// words chosen here, and (c) predicates from filters/predicate.ts, which are
-// made of integers we rendered. Nothing from a user or the kernel is spliced.
+// variants, as the probe catalog (probes/*/probe.json, ./catalog.ts) says:
+// each program's placeholders get the text its probe.json names for them
+// (fixed words, or a choice by a kernel feature), the aggregation key is built
+// from the wire format's map layout, the filter from the signal's filter kind.
+// The only text we insert is (a) probe files from probes/, (b) words from
+// their probe.json, (c) fixed words chosen here, and (d) predicates from
+// ./predicate.ts, made of integers we rendered. Nothing from a user or the
+// kernel is spliced.
 import { readFileSync } from 'node:fs';
-import { join, normalize, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, normalize } from 'node:path';
 import type { BpftraceVersion } from './bpftrace-binary.js';
 import { versionAtLeast } from './bpftrace-binary.js';
 import type { SignalChoice } from './capabilities.js';
-import { assertSafePredicate } from '../filters/predicate.js';
+import { assertSafePredicate } from './predicate.js';
+import { loadCatalog, PROBES_DIR, type Catalog, type ProgramDef, type SignalDef } from './catalog.js';
+import { SEGMENT_SHIFT, type KeyWord, type MapSpec, type BitField } from '../decode/wire-schema.js';
+import { WindowClock } from '../decode/window-clock.js';
 
-export const PROBES_DIR = normalize(join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'probes'));
+export { PROBES_DIR } from './catalog.js';
 
 export interface ProgramInput {
   signals: SignalChoice[];
   version: BpftraceVersion;
-  /** Predicate per probe kind; `null` turns that kind off. */
+  /** Predicate per filter kind (a signal's probe.json "filter"); `null` turns the signals of that kind off. */
   dropPredicate: string | null;
   tcpSockPredicate: string | null;
   /** Smallest real drop reason code in the running kernel (0 on 5.17/5.18, where NOT_SPECIFIED was 0). */
   minReason: number;
-  /** kfree_skb passes the receiving socket (rx_sk, 6.11+). Default: no. */
-  dropRxSk?: boolean;
-  /** tcp_retransmit_skb passes the attempt's result (err; 6.18 here). Default: no. */
-  retransmitErr?: boolean;
+  /** Kernel features (Capabilities.features) that pick a placeholder's text ({"if": feature}). Default: none. */
+  features?: Record<string, boolean>;
   probesDir?: string;
+  /** Default: the catalog of probesDir. */
+  catalog?: Catalog;
   /** Per-event streaming: events/s budget shared by all probes (0 = unlimited), or off. Default: unlimited. */
   stream?: { ratePerSec: number } | null;
   /** Follow each streamed drop with its kernel stack (addresses; symbolized by the collector). */
@@ -36,17 +43,13 @@ export interface ProgramInput {
 export interface AggregateOptions {
   /** Window length (ns). */
   intervalNs: bigint;
-  /** Windows start at CLOCK_MONOTONIC ≡ phaseNs (mod intervalNs), i.e. aligned to wall-clock multiples of the interval. */
+  /** Windows start at CLOCK_MONOTONIC ≡ phaseNs (mod intervalNs): src/decode/window-clock.ts. */
   phaseNs: bigint;
   /** Distinct flow keys per map per window; beyond it events go to the overflow map. */
   maxFlows: number;
   /** How often the flush probe checks the clock (ms). */
   tickMs?: number;
 }
-
-/** Map name per aggregated kind: d drops, r TCP socket events (retransmit/synack/tlp), i incoming loss. */
-export const AGG_KINDS = ['d', 'r', 'i'] as const;
-export type AggKind = (typeof AGG_KINDS)[number];
 
 export interface Program {
   text: string;
@@ -55,19 +58,10 @@ export interface Program {
 }
 
 const INCLUDE_RE = /^\s*DROPTRACE_INCLUDE\(([\w./-]+)\)\s*$/gm;
-
-// Fixed per-file substitutions: event type word, segment-length and
-// segment-count expressions. The code goes into the aggregation key
-// (src/aggregate/keys.ts reads it back). SKB is the retransmitted skb.
-const RETRANS_SEGS = 'DROPTRACE_TCP_PCOUNT(SKB)';
-const SOCKET_FILE_WORDS: Record<string, { type: string; code: number; segLen: string; segs: string }> = {
-  'retransmits/tcp_retransmit_skb.bt': { type: 'retrans', code: 1, segLen: '((struct sk_buff *)args->skbaddr)->len', segs: RETRANS_SEGS.replace('SKB', 'args->skbaddr') },
-  'retransmits/tcp_retransmit_synack.bt': { type: 'synack', code: 2, segLen: '0', segs: '1' },
-  'retransmits/tcp_retransmit_skb.raw.bt': { type: 'retrans', code: 1, segLen: '((struct sk_buff *)arg1)->len', segs: RETRANS_SEGS.replace('SKB', 'arg1') },
-  'retransmits/tcp_retransmit_synack.raw.bt': { type: 'synack', code: 2, segLen: '0', segs: '1' },
-  'loss-probe/kprobe.bt': { type: 'tlp', code: 3, segLen: '0', segs: '1' },
-  'loss-probe/fentry.bt': { type: 'tlp', code: 3, segLen: '0', segs: '1' },
-};
+const AGGREGATE_RE = /^(\s*)DROPTRACE_AGGREGATE\s*$/gm;
+const STREAM_GATE_RE = /^(\s*)DROPTRACE_STREAM_GATE\s*$/gm;
+const KSTACK_RE = /^(\s*)DROPTRACE_KSTACK\s*$/gm;
+const PCOUNT_RE = /DROPTRACE_TCP_PCOUNT\(([^)]*)\)/g;
 
 /**
  * tcp_skb_pcount(skb): TCP_SKB_CB(skb)->tcp_gso_segs, the u16 at offset 8 of
@@ -75,29 +69,35 @@ const SOCKET_FILE_WORDS: Record<string, { type: string; code: number; segLen: st
  * same since 4.x). bpftrace types cb as a string, so its address is computed:
  * offsetof() where bpftrace has it (0.23 measured; not 0.17), else 40, where
  * cb sits in struct sk_buff on every 64-bit kernel with BTF (after the list
- * union, sk and tstamp).
+ * union, sk and tstamp). A macro any probe.json substitution may use.
  */
 function tcpPcount(skb: string, v: BpftraceVersion): string {
   const cb = versionAtLeast(v, 0, 21) ? 'offsetof(struct sk_buff, cb)' : '40';
   return `(uint64)*(uint16 *)((uint64)(${skb}) + ${cb} + 8)`;
 }
 
-// How each retransmit probe reads tcp_retransmit_skb's err argument. Newer
-// kernels (6.18 here) fire the tracepoint for every attempt, also one that
-// sent nothing (-EBUSY: the previous copy still sits in a host queue) or
-// failed; the kernel counts only the attempts that went out in
-// TCPFastRetrans/TCPSlowStartRetrans, and failures other than -EBUSY in
-// RetransSegs and TCPRetransFail. We count attempts that went out (err 0).
-const RETRANS_ERR: Record<string, string> = { 'retransmits/tcp_retransmit_skb.bt': '(int64)args->err', 'retransmits/tcp_retransmit_skb.raw.bt': '(int64)arg2' };
-
-// How each drop probe reads kfree_skb's rx_sk argument (6.11+).
-const RX_SK: Record<string, string> = { 'drops/kfree_skb.bt': '(uint64)args->rx_sk', 'drops/kfree_skb.raw.bt': '(uint64)arg3' };
-
-const AGGREGATE_RE = /^(\s*)DROPTRACE_AGGREGATE\(([dri]), (\d+), (\$\w+), (\d+)\)\s*$/gm;
-const STREAM_GATE_RE = /^(\s*)DROPTRACE_STREAM_GATE\s*$/gm;
-const KSTACK_RE = /^(\s*)DROPTRACE_KSTACK\s*$/gm;
-
 const keyList = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `$${prefix}${i + 1}`).join(', ');
+
+const packBits = (bits: readonly BitField[]) => bits.map(([f, shift]) => (shift ? `($${f} << ${shift})` : `$${f}`)).join(' | ');
+
+/** The bpftrace expressions of a key layout's 64-bit words, from the probe's variables (named as the wire fields). */
+export function keyExpressions(layout: readonly KeyWord[]): string[] {
+  const out: string[] = [];
+  for (const w of layout) {
+    if ('field' in w) out.push(`$${w.field}`);
+    else if ('hex' in w) out.push(`$${w.hex}`);
+    else if ('addr' in w) {
+      // IPv4 in the first word, IPv6 in all four ($s6a..$s6d); zero otherwise.
+      const x = w.addr;
+      out.push(`$l3 == 6 ? $${x}6a : $${x}4`, `$l3 == 6 ? $${x}6b : (uint64)0`, `$l3 == 6 ? $${x}6c : (uint64)0`, `$l3 == 6 ? $${x}6d : (uint64)0`);
+    } else if (w.when) {
+      const cond = w.when.in.map((v) => `$${w.when!.field} == ${v}`).join(' || ');
+      const paren = (x: string) => (x.includes(' ') ? `(${x})` : x);
+      out.push(`(${cond}) ? ${paren(packBits(w.when.bits))} : ${paren(packBits(w.bits))}`);
+    } else out.push(packBits(w.bits));
+  }
+  return out;
+}
 
 /**
  * Count one event into the current window's maps. Two generations (epoch 0/1)
@@ -111,9 +111,15 @@ const keyList = (prefix: string, n: number) => Array.from({ length: n }, (_, i) 
  * the kernel refused (a map sized too small) is a counted loss, never a silent
  * one.
  */
-function expandAggregate(indent: string, kind: string, nKeys: number, value: string, nOverflow: number, maxFlows: number): string {
-  const k = keyList('k', nKeys);
-  const o = keyList('o', nOverflow);
+function expandAggregate(indent: string, map: MapSpec, maxFlows: number): string {
+  const keys = keyExpressions(map.key);
+  const over = keyExpressions(map.overflow);
+  const k = keyList('k', keys.length);
+  const o = keyList('o', over.length);
+  const kind = map.kind;
+  // The value: bytes, with segments packed above them (src/decode/wire.ts splits them).
+  const valueLines = map.value.segments ? [`$val = $${map.value.bytes} | ($${map.value.segments} << ${SEGMENT_SHIFT});`] : [];
+  const value = map.value.segments ? '$val' : `$${map.value.bytes}`;
   // The seen map is read once per event into $seen<e> (two hash operations
   // per counted event for a known key, the flood case). One variable per
   // generation: bpftrace 0.17 types a map read as 'none' in its first pass
@@ -126,7 +132,12 @@ function expandAggregate(indent: string, kind: string, nKeys: number, value: str
     `if ($seen${e} != 0) { @${kind}${e}[${k}] = stats(${value}); } else { @o${kind}${e}[${o}] = stats(${value}); }`,
     `@t${kind}${e} = count();`,
   ];
-  const lines = ['if (@epoch == 0) {', ...gen(0).map((l) => '  ' + l), '} else {', ...gen(1).map((l) => '  ' + l), '}'];
+  const lines = [
+    ...keys.map((x, i) => `$k${i + 1} = ${x};`),
+    ...over.map((x, i) => `$o${i + 1} = ${x};`),
+    ...valueLines,
+    'if (@epoch == 0) {', ...gen(0).map((l) => '  ' + l), '} else {', ...gen(1).map((l) => '  ' + l), '}',
+  ];
   return lines.map((l) => indent + l).join('\n');
 }
 
@@ -165,9 +176,8 @@ function rendered(n: number | bigint, what: string): string {
  * emptied yet (it lags more than a window, e.g. on a loaded host) is
  * postponed: the current window just grows, and the stall is counted.
  */
-function flushProbes(kinds: AggKind[], a: AggregateOptions): { probe: string; end: string[] } {
-  const I = rendered(a.intervalNs, 'interval');
-  const P = rendered(a.phaseNs % a.intervalNs, 'phase');
+function flushProbes(kinds: string[], a: AggregateOptions): { probe: string; end: string[] } {
+  const clock = new WindowClock(a.intervalNs, a.phaseNs);
   const tick = rendered(a.tickMs ?? 100, 'tick');
   // Totals last: an entry can then never be missing from a total it is part of.
   const dump = (e: number) => [...kinds.flatMap((k) => [`print(@${k}${e});`, `print(@o${k}${e});`]), ...kinds.map((k) => `print(@t${k}${e});`)];
@@ -212,7 +222,7 @@ function flushProbes(kinds: AggKind[], a: AggregateOptions): { probe: string; en
     '    @stopping = 1;',
     '    exit();',
     '  } else {',
-    `    $w = (nsecs + ${I} - ${P}) / ${I};`,
+    `    $w = ${clock.bpftraceWindowExpr()};`,
     '    if (@dump != 0) {',
     ind(dumpOld, 6),
     '    } else {',
@@ -253,14 +263,40 @@ function flushProbes(kinds: AggKind[], a: AggregateOptions): { probe: string; en
   return { probe, end };
 }
 
-function readProbe(dir: string, rel: string): string {
+function safePath(dir: string, rel: string): string {
   const p = normalize(join(dir, rel));
   if (!p.startsWith(dir + '/')) throw new Error(`internal: probe path escapes probes/: ${rel}`);
-  return readFileSync(p, 'utf8').replace(INCLUDE_RE, (_m, inc: string) => readProbe(dir, inc));
+  return p;
+}
+
+function readProbe(dir: string, rel: string): string {
+  return readFileSync(safePath(dir, rel), 'utf8').replace(INCLUDE_RE, (_m, inc: string) => readProbe(dir, inc));
+}
+
+/** Every whole-word occurrence (not DROPTRACE_FILTER inside DROPTRACE_FILTER_X), the text taken literally. */
+const replaceWord = (text: string, word: string, value: string) => text.replace(new RegExp(`\\b${word}\\b`, 'g'), () => value);
+
+/** The text a placeholder of this program gets (its probe.json "substitute", or the built-ins for its type). */
+function substitutions(prog: ProgramDef, sig: SignalDef, input: ProgramInput): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  if (prog.type !== undefined) {
+    out.push(['DROPTRACE_EVENT_TYPE', prog.type]);
+    const code = sig.wire.map?.codes?.types[prog.type];
+    if (code !== undefined) out.push(['DROPTRACE_EVENT_CODE', String(code)]);
+  }
+  for (const [word, v] of Object.entries(prog.substitute)) {
+    let text: string;
+    if (typeof v === 'string') text = v;
+    else if ('input' in v) text = String(Math.max(0, Math.trunc(input.minReason)));
+    else text = input.features?.[v.if] ? v.then : v.else;
+    out.push([word, text.replace(PCOUNT_RE, (_m, skb: string) => tcpPcount(skb, input.version))]);
+  }
+  return out;
 }
 
 export function buildProgram(input: ProgramInput): Program {
   const dir = input.probesDir ?? PROBES_DIR;
+  const catalog = input.catalog ?? loadCatalog(dir);
   const parts: string[] = [
     '// generated by droptrace from probes/ — see src/source/program.ts',
     // BEGIN fires after every probe is attached, so this line means "ready".
@@ -270,30 +306,30 @@ export function buildProgram(input: ProgramInput): Program {
   const stream = input.stream === undefined ? { ratePerSec: 0 } : input.stream;
   const agg = input.aggregate ?? null;
   if (!stream && !agg) throw new Error('internal: a program needs streaming or aggregation');
-  const kinds = new Set<AggKind>();
+  const kinds = new Set<string>();
   const endLines: string[] = [];
+  const predicates = { drop: input.dropPredicate, 'tcp-sock': input.tcpSockPredicate };
   // Whether any probe has a rate-limited stream gate (flow-ends has none).
   let gated = false;
   for (const s of input.signals) {
     if (s.files.length === 0) continue;
-    const isDrop = s.signal === 'drops';
-    const pred = isDrop ? input.dropPredicate : input.tcpSockPredicate;
+    const sig = catalog.signal(s.signal);
+    if (!sig) throw new Error(`internal: signal ${s.signal} is not in the probe catalog`);
+    const pred = predicates[sig.filter];
     if (pred === null) continue;
     assertSafePredicate(pred);
     for (const f of s.files) {
+      safePath(dir, f);
+      const prog = catalog.program(f);
+      if (!prog || prog.signal !== sig) throw new Error(`internal: ${f} is not a program of signal ${s.signal} in the probe catalog`);
       let text = readProbe(dir, f);
-      const words = SOCKET_FILE_WORDS[f];
-      if (words) {
-        text = text
-          .replaceAll('DROPTRACE_EVENT_TYPE', words.type)
-          .replaceAll('DROPTRACE_EVENT_CODE', String(words.code))
-          .replaceAll('DROPTRACE_SEG_LEN', words.segLen)
-          .replaceAll('DROPTRACE_SEG_COUNT', words.segs.replace(/DROPTRACE_TCP_PCOUNT\(([^)]*)\)/, (_m, skb: string) => tcpPcount(skb, input.version)));
-      }
-      text = text.replace(AGGREGATE_RE, (_m, indent: string, kind: AggKind, nk: string, value: string, no: string) => {
+      for (const [word, value] of substitutions(prog.def, sig, input)) text = replaceWord(text, word, value);
+      text = text.replace(AGGREGATE_RE, (_m, indent: string) => {
         if (!agg) return `${indent}// (aggregation off)`;
-        kinds.add(kind);
-        return expandAggregate(indent, kind, Number(nk), value, Number(no), Math.max(1, Math.trunc(agg.maxFlows)));
+        const map = sig.wire.map;
+        if (!map) throw new Error(`internal: ${f} aggregates but its wire format declares no map`);
+        kinds.add(map.kind);
+        return expandAggregate(indent, map, Math.max(1, Math.trunc(agg.maxFlows)));
       });
       text = text.replace(STREAM_GATE_RE, (_m, indent: string) => {
         gated = true;
@@ -304,12 +340,7 @@ export function buildProgram(input: ProgramInput): Program {
       // another CPU's output; the marker ends it.
       text = text.replace(KSTACK_RE, (_m, indent: string) =>
         input.kernelStack ? `${indent}printf("%s{\\"t\\":\\"stack-end\\"}\\n", kstack(perf, 16));` : `${indent}// (no kernel stack)`);
-      text = text
-        .replaceAll('DROPTRACE_FILTER_DROP', pred)
-        .replaceAll('DROPTRACE_FILTER_TCP_SOCK', pred)
-        .replaceAll('DROPTRACE_MIN_REASON', String(Math.max(0, Math.trunc(input.minReason))))
-        .replaceAll('DROPTRACE_RX_SK', (input.dropRxSk && RX_SK[f]) || '(uint64)0')
-        .replaceAll('DROPTRACE_RETRANS_ERR', (input.retransmitErr && RETRANS_ERR[f]) || '(int64)0');
+      text = replaceWord(text, 'DROPTRACE_FILTER', pred);
       // bpftrace < 0.20 spells fentry as kfunc (and fexit as kretfunc).
       if (!versionAtLeast(input.version, 0, 20)) text = text.replace(/^fentry:/gm, 'kfunc:');
       parts.push(text);
@@ -322,7 +353,9 @@ export function buildProgram(input: ProgramInput): Program {
     endLines.push('print(@suppressed);', 'clear(@suppressed);', 'clear(@rl_sec);', 'clear(@rl_n);');
   }
   if (agg && kinds.size > 0) {
-    const f = flushProbes(AGG_KINDS.filter((k) => kinds.has(k)), agg);
+    // Flushed in the catalog's order (the maps' kinds as its signals declare them).
+    const order = catalog.wire.mapSpecs.map((m) => m.kind);
+    const f = flushProbes(order.filter((k) => kinds.has(k)), agg);
     // bpftrace 0.23 refuses a map nothing in the program writes: @stopreq is
     // written by the collector, from outside.
     parts[1] = 'BEGIN { @stopreq = 0; printf("{\\"t\\":\\"ready\\"}\\n"); }';

@@ -7,7 +7,8 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FlowAggregator, type FlowAggregatorOptions } from '../../src/aggregate/flow-records.js';
 import { WindowAssembler } from '../../src/aggregate/window.js';
-import { decodeLine, type MapEntry } from '../../src/decode/wire.js';
+import type { MapEntry } from '../../src/decode/wire.js';
+import { decodeLine, WIRE } from '../helpers/catalog.js';
 import type { EcsRecord } from '../../src/record/ecs.js';
 import { fakeEnricher, ADDR, monoToIso } from '../helpers/fake-enricher.js';
 import { dropKey, dropOverflowKey, sockKey, sockOverflowKey, incomingKey, incomingOverflowKey, v4Word, v6Words, type DropKeyInput } from '../helpers/probe-keys.js';
@@ -24,7 +25,7 @@ const closedAt = (w: number) => Number(P + BigInt(w) * I + TICK);
 
 function aggregator(over: Partial<FlowAggregatorOptions> = {}, kallsyms?: string): FlowAggregator {
   const { enricher, clock } = fakeEnricher({ kallsyms });
-  return new FlowAggregator({ enricher, clock, hostName: 'node-1', intervalNs: I, phaseNs: P, startNs: START, maxFlows: 3, idleTimeoutMs: 25_000, ...over });
+  return new FlowAggregator({ enricher, clock, wire: WIRE, hostName: 'node-1', intervalNs: I, phaseNs: P, startNs: START, maxFlows: 3, idleTimeoutMs: 25_000, ...over });
 }
 
 const NETNS = 4026532301;

@@ -6,7 +6,10 @@ import { describe, it, expect } from 'vitest';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, dirname, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { decodeLine, type DropWire, type TcpSockWire, type WireMessage } from '../../src/decode/wire.js';
+import type { WireMessage } from '../../src/decode/wire.js';
+import type { DropWire } from '../../src/enrich/drops.js';
+import type { TcpSockWire } from '../../src/enrich/tcp-socket.js';
+import { decodeLine } from '../helpers/catalog.js';
 import { LineSplitter } from '../../src/source/line-splitter.js';
 import { ipv4FromWord } from '../../src/decode/address.js';
 

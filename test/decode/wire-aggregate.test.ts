@@ -5,7 +5,9 @@ import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { decodeLine, type IncomingWire, type WireMessage } from '../../src/decode/wire.js';
+import type { WireMessage } from '../../src/decode/wire.js';
+import type { IncomingWire } from '../../src/enrich/incoming.js';
+import { decodeLine } from '../helpers/catalog.js';
 
 const FIX = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'aggregate');
 const fixture = (f: string) => readFileSync(join(FIX, f), 'utf8').split('\n');

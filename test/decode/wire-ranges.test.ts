@@ -2,7 +2,8 @@
 // (issue 10, row 1): the largest value its kernel source can produce decodes,
 // one past it (or a value outside its set) is undecodable, naming the field.
 import { describe, expect, it } from 'vitest';
-import { decodeLine, MAX_WINDOW } from '../../src/decode/wire.js';
+import { MAX_WINDOW } from '../../src/decode/wire.js';
+import { decodeLine } from '../helpers/catalog.js';
 
 const U8 = 255;
 const U16 = 65535;

@@ -1,5 +1,8 @@
 import { describe, it, expect } from 'vitest';
-import { decodeLine, type DropWire, type TcpSockWire, type WireMessage } from '../../src/decode/wire.js';
+import type { WireMessage } from '../../src/decode/wire.js';
+import type { DropWire } from '../../src/enrich/drops.js';
+import type { TcpSockWire } from '../../src/enrich/tcp-socket.js';
+import { decodeLine } from '../helpers/catalog.js';
 
 // A drop line exactly as probes/drops/kfree_skb.bt prints it (captured on 6.18).
 const DROP: DropWire = {

@@ -1,6 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { enrichEvent, incomingAction } from '../../src/enrich/enricher.js';
-import type { IncomingWire } from '../../src/decode/wire.js';
+import { incomingAction, type IncomingWire } from '../../src/enrich/incoming.js';
 import { fakeEnricher } from '../helpers/fake-enricher.js';
 import { v4Word, v6Words } from '../helpers/probe-keys.js';
 
@@ -18,7 +17,7 @@ function ev(over: Partial<IncomingWire> = {}): IncomingWire {
 describe('Enricher.incoming (receiver-side loss from tcp_probe)', () => {
   it('an out-of-order arrival: the lost bytes came from the peer toward us', () => {
     const { enricher } = fakeEnricher();
-    const r = enricher.incoming(ev());
+    const r = enricher.enrich(ev());
     expect(r['@timestamp']).toBe('2024-01-01T00:00:02.500Z');
     expect(r.event).toEqual({
       kind: 'event', category: ['network'], type: ['connection'], action: 'tcp-incoming-out-of-order', dataset: 'droptrace.retransmits', reason: 'out-of-order',
@@ -38,7 +37,7 @@ describe('Enricher.incoming (receiver-side loss from tcp_probe)', () => {
     [3, 'tcp-incoming-duplicate', 'duplicate'],
   ] as const)('action %d → %s', (action, name, reason) => {
     const { enricher } = fakeEnricher();
-    const r = enricher.incoming(ev({ action }));
+    const r = enricher.enrich(ev({ action }));
     expect(r.event.action).toBe(name);
     expect(r.event.reason).toBe(reason);
     expect(incomingAction(action)).toBe(name);
@@ -50,27 +49,27 @@ describe('Enricher.incoming (receiver-side loss from tcp_probe)', () => {
 
   it('IPv6 and IPv4-mapped peers', () => {
     const { enricher } = fakeEnricher();
-    const r = enricher.incoming(ev({ l3: 6, s4: 0, d4: 0, s6: hex6('2001:db8:1::1'), d6: hex6('2001:db8:2::2') }));
+    const r = enricher.enrich(ev({ l3: 6, s4: 0, d4: 0, s6: hex6('2001:db8:1::1'), d6: hex6('2001:db8:2::2') }));
     expect(r.network?.type).toBe('ipv6');
     expect(r.source).toEqual({ ip: '2001:db8:1::1', port: 5001 });
     expect(r.destination).toEqual({ ip: '2001:db8:2::2', port: 40200 });
-    const m = enricher.incoming(ev({ l3: 6, s4: 0, d4: 0, s6: hex6('::ffff:a03:1'), d6: hex6('::ffff:a03:2') }));
+    const m = enricher.enrich(ev({ l3: 6, s4: 0, d4: 0, s6: hex6('::ffff:a03:1'), d6: hex6('::ffff:a03:2') }));
     expect(m.source?.ip).toBe('::ffff:10.3.0.1');
   });
 
   it('no bytes field when the length is 0', () => {
     const { enricher } = fakeEnricher();
-    expect((enricher.incoming(ev({ len: 0 })).droptrace as Record<string, unknown>).bytes).toBeUndefined();
+    expect((enricher.enrich(ev({ len: 0 })).droptrace as Record<string, unknown>).bytes).toBeUndefined();
   });
 
   it('ids stay unique for events in the same ns on one CPU', () => {
     const { enricher } = fakeEnricher();
-    const ids = [enricher.incoming(ev()), enricher.incoming(ev()), enricher.incoming(ev({ cpu: 0 })), enricher.incoming(ev({ ts: 3_500_000_001 }))].map((r) => r.droptrace.id);
+    const ids = [enricher.enrich(ev()), enricher.enrich(ev()), enricher.enrich(ev({ cpu: 0 })), enricher.enrich(ev({ ts: 3_500_000_001 }))].map((r) => r.droptrace.id);
     expect(ids).toEqual(['node-1-3500000000-1-incoming-0', 'node-1-3500000000-1-incoming-1', 'node-1-3500000000-0-incoming-0', 'node-1-3500000001-1-incoming-0']);
   });
 
-  it('enrichEvent dispatches incoming events here', () => {
+  it('Enricher.enrich dispatches incoming events here (src/enrich/signals.ts)', () => {
     const { enricher } = fakeEnricher();
-    expect(enrichEvent(enricher, ev({ action: 2 })).event.action).toBe('tcp-incoming-retransmit');
+    expect(enricher.enrich(ev({ action: 2 })).event.action).toBe('tcp-incoming-retransmit');
   });
 });

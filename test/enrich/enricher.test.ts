@@ -1,10 +1,11 @@
 import { describe, it, expect } from 'vitest';
-import { Enricher, tcpFlags } from '../../src/enrich/enricher.js';
+import { Enricher } from '../../src/enrich/enricher.js';
+import { tcpFlags, type DropWire } from '../../src/enrich/drops.js';
+import type { TcpSockWire } from '../../src/enrich/tcp-socket.js';
 import { KallsymsSymbolizer } from '../../src/enrich/kallsyms.js';
 import { ReasonTable } from '../../src/enrich/reasons.js';
-import { MonotonicToWall } from '../../src/enrich/clock.js';
+import { MonotonicToWall } from '../../src/platform/clock.js';
 import type { InterfaceResolver } from '../../src/enrich/interfaces.js';
-import type { DropWire, TcpSockWire } from '../../src/decode/wire.js';
 import { SYMS, WALL0, fixedClock } from '../helpers/fake-enricher.js';
 
 const REASONS = new ReasonTable(new Map([[2, 'NOT_SPECIFIED'], [3, 'NO_SOCKET'], [12, 'NETFILTER_DROP']]));
@@ -54,7 +55,7 @@ function sock(t: TcpSockWire['t'], over: Partial<TcpSockWire> = {}): TcpSockWire
 
 describe('Enricher.drop', () => {
   it('an incoming UDP packet to a closed port: every design-doc field', () => {
-    const r = enricher().drop(drop());
+    const r = enricher().enrich(drop());
     expect(r['@timestamp']).toBe('2024-01-01T00:00:02.500Z');
     expect(r.event).toEqual({
       kind: 'event', category: ['network'], type: ['denied'], action: 'packet-dropped', dataset: 'droptrace.drops', reason: 'NO_SOCKET',
@@ -82,7 +83,7 @@ describe('Enricher.drop', () => {
   });
 
   it('a netfilter drop in a module: location carries the module', () => {
-    const r = enricher().drop(drop({ reason: 12, loc: '0xffffffffc0a013c4' }));
+    const r = enricher().enrich(drop({ reason: 12, loc: '0xffffffffc0a013c4' }));
     expect(r.event.reason).toBe('NETFILTER_DROP');
     expect((r.droptrace as any).drop).toEqual({
       reason_code: 12,
@@ -92,7 +93,7 @@ describe('Enricher.drop', () => {
 
   it('a locally generated packet (iif 0) is egress / local-out, observed on the output device', () => {
     fakeInterfaces.calls.length = 0;
-    const r = enricher().drop(drop({ iif: 0, ifindex: 5, dst_in: '0x0', loc: '0xffffffff82200010' }));
+    const r = enricher().enrich(drop({ iif: 0, ifindex: 5, dst_in: '0x0', loc: '0xffffffff82200010' }));
     expect(r.network?.direction).toBe('egress');
     expect((r.droptrace as any).path).toBe('local-out');
     expect(r.observer).toEqual({ egress: { interface: { id: '5', name: 'eth0' } } });
@@ -103,7 +104,7 @@ describe('Enricher.drop', () => {
   });
 
   it('a forwarded packet is ingress / forward and uses the input interface', () => {
-    const r = enricher().drop(drop({ iif: 9, ifindex: 4, netns: 4026532999, dst_in: '0xffffffff81ff8090', reason: 12 }));
+    const r = enricher().enrich(drop({ iif: 9, ifindex: 4, netns: 4026532999, dst_in: '0xffffffff81ff8090', reason: 12 }));
     expect(r.network?.direction).toBe('ingress');
     expect((r.droptrace as any).path).toBe('forward');
     expect(r.observer).toEqual({ ingress: { interface: { id: '9', name: 'fwd-in' } } });
@@ -111,13 +112,13 @@ describe('Enricher.drop', () => {
 
   it('dropped without a route: local-in in the socket layer or with a receiving socket; else unknown without address facts', () => {
     // __udp4_lib_rcv: UDP receive is local delivery even when the route was dropped.
-    expect((enricher().drop(drop({ dst_in: '0x0' })).droptrace as any).path).toBe('local-in');
+    expect((enricher().enrich(drop({ dst_in: '0x0' })).droptrace as any).path).toBe('local-in');
     // nft_do_chain (prerouting) with no other evidence and no address list: unknown.
-    const r = enricher().drop(drop({ dst_in: '0x0', loc: '0xffffffffc0a013c4' }));
+    const r = enricher().enrich(drop({ dst_in: '0x0', loc: '0xffffffffc0a013c4' }));
     expect(r.network?.direction).toBe('ingress');
     expect((r.droptrace as any).path).toBe('unknown');
     // The probe's local flag (rx_sk / skb->sk) settles it.
-    expect((enricher().drop(drop({ dst_in: '0x0', loc: '0xffffffffc0a013c4', local: 1 })).droptrace as any).path).toBe('local-in');
+    expect((enricher().enrich(drop({ dst_in: '0x0', loc: '0xffffffffc0a013c4', local: 1 })).droptrace as any).path).toBe('local-in');
   });
 
   it('dropped before routing: the netns addresses tell local-in from forward', () => {
@@ -125,20 +126,20 @@ describe('Enricher.drop', () => {
       symbols: new KallsymsSymbolizer(SYMS), reasons: REASONS, hostName: 'node-1', clock: new MonotonicToWall(fixedClock),
       interfaces: { ...fakeInterfaces, nameOf: fakeInterfaces.nameOf, isLocalAddress: (ns: number, ip: string) => (ns === 4026532301 ? ip === '10.1.0.2' : undefined) } as unknown as InterfaceResolver,
     });
-    expect((withAddrs.drop(drop({ dst_in: '0x0', loc: '0xffffffffc0a013c4' })).droptrace as any).path).toBe('local-in');
-    expect((withAddrs.drop(drop({ dst_in: '0x0', loc: '0xffffffffc0a013c4', d4: v4(10, 9, 9, 9) })).droptrace as any).path).toBe('forward');
+    expect((withAddrs.enrich(drop({ dst_in: '0x0', loc: '0xffffffffc0a013c4' })).droptrace as any).path).toBe('local-in');
+    expect((withAddrs.enrich(drop({ dst_in: '0x0', loc: '0xffffffffc0a013c4', d4: v4(10, 9, 9, 9) })).droptrace as any).path).toBe('forward');
   });
 
   it('an unknown interface name leaves only the id; ifindex 0 leaves no observer at all', () => {
-    const r = enricher().drop(drop({ iif: 77 }));
+    const r = enricher().enrich(drop({ iif: 77 }));
     expect(r.observer).toEqual({ ingress: { interface: { id: '77' } } });
-    const r0 = enricher().drop(drop({ iif: 0, ifindex: 0 }));
+    const r0 = enricher().enrich(drop({ iif: 0, ifindex: 0 }));
     expect(r0.observer).toBeUndefined();
   });
 
   it('IPv6 TCP: compressed addresses, ports and flag names', () => {
     // 2001:db8::1 → 2001:db8::2, SYN|ACK.
-    const r = enricher().drop(drop({
+    const r = enricher().enrich(drop({
       eth: 0x86dd, l3: 6, l4: 6, s4: 0, d4: 0, s6: 'b80d0120000000000000000001000000', d6: 'b80d0120000000000000000002000000',
       sport: 443, dport: 51000, tflags: 0x12, dst_in: '0xffffffff820d8c50',
     }));
@@ -150,24 +151,24 @@ describe('Enricher.drop', () => {
   });
 
   it('ICMP: type and code, no ports', () => {
-    const r = enricher().drop(drop({ l4: 1, sport: 0, dport: 0, icmp_type: 8, icmp_code: 0 }));
+    const r = enricher().enrich(drop({ l4: 1, sport: 0, dport: 0, icmp_type: 8, icmp_code: 0 }));
     expect(r.network?.transport).toBe('icmp');
     expect(r.source).toEqual({ ip: '10.1.0.1' });
     expect(r.destination).toEqual({ ip: '10.1.0.2' });
     expect((r.droptrace as any).icmp).toEqual({ type: 8, code: 0 });
-    const r6 = enricher().drop(drop({ l3: 6, l4: 58, icmp_type: 128, icmp_code: 0 }));
+    const r6 = enricher().enrich(drop({ l3: 6, l4: 58, icmp_type: 128, icmp_code: 0 }));
     expect(r6.network?.transport).toBe('ipv6-icmp');
     expect((r6.droptrace as any).icmp).toEqual({ type: 128, code: 0 });
   });
 
   it('an L4 protocol without a name keeps its number and no ports', () => {
-    const r = enricher().drop(drop({ l4: 89, sport: 0, dport: 0 }));
+    const r = enricher().enrich(drop({ l4: 89, sport: 0, dport: 0 }));
     expect(r.network).toEqual({ type: 'ipv4', iana_number: '89', direction: 'ingress' });
     expect(r.source).toEqual({ ip: '10.1.0.1' });
   });
 
   it('a non-IP packet: no addresses, network type or protocol; ethertype kept', () => {
-    const r = enricher().drop(drop({ eth: 0x0806, l3: 0, l4: 0, s4: 0, d4: 0, sport: 0, dport: 0 }));
+    const r = enricher().enrich(drop({ eth: 0x0806, l3: 0, l4: 0, s4: 0, d4: 0, sport: 0, dport: 0 }));
     expect(r.source).toBeUndefined();
     expect(r.destination).toBeUndefined();
     expect(r.network).toEqual({ direction: 'ingress' });
@@ -175,24 +176,24 @@ describe('Enricher.drop', () => {
   });
 
   it('an unknown reason code and an unresolvable location are kept raw', () => {
-    const r = enricher().drop(drop({ reason: 99, loc: '0xffffffff80000000' }));
+    const r = enricher().enrich(drop({ reason: 99, loc: '0xffffffff80000000' }));
     expect(r.event.reason).toBe('UNKNOWN_99');
     expect((r.droptrace as any).drop).toEqual({ reason_code: 99, location: { address: '0xffffffff80000000' } });
   });
 
   it('ids are unique for consecutive events in the same ns on the same CPU', () => {
     const e = enricher();
-    const ids = [e.drop(drop()), e.drop(drop()), e.drop(drop()), e.drop(drop({ cpu: 3 })), e.drop(drop({ ts: 3_500_000_001 }))].map((r) => r.droptrace.id);
+    const ids = [e.enrich(drop()), e.enrich(drop()), e.enrich(drop()), e.enrich(drop({ cpu: 3 })), e.enrich(drop({ ts: 3_500_000_001 }))].map((r) => r.droptrace.id);
     expect(new Set(ids).size).toBe(5);
     expect(ids[0]).toMatch(/^node-1-/);
     // A retransmit at the same ns and CPU is a different record too.
-    expect(e.tcpSock(sock('retrans', { ts: 3_500_000_000, cpu: 2 })).droptrace.id).not.toBe(ids[0]);
+    expect(e.enrich(sock('retrans', { ts: 3_500_000_000, cpu: 2 })).droptrace.id).not.toBe(ids[0]);
   });
 });
 
 describe('Enricher.tcpSock (retransmits, loss probes)', () => {
   it('an RTO retransmit: egress, source = this host (local address and port)', () => {
-    const r = enricher().tcpSock(sock('retrans'));
+    const r = enricher().enrich(sock('retrans'));
     expect(r['@timestamp']).toBe('2024-01-01T00:00:01.000Z');
     expect(r.event).toEqual({
       kind: 'event', category: ['network'], type: ['connection'], action: 'tcp-retransmit', dataset: 'droptrace.retransmits', reason: 'rto',
@@ -210,7 +211,7 @@ describe('Enricher.tcpSock (retransmits, loss probes)', () => {
   });
 
   it('a fast retransmit over IPv6', () => {
-    const r = enricher().tcpSock(sock('retrans', { l3: 6, ca_state: 3, s6: 'b80d0120000000000000000001000000', d6: 'b80d0120000000000000000002000000' }));
+    const r = enricher().enrich(sock('retrans', { l3: 6, ca_state: 3, s6: 'b80d0120000000000000000001000000', d6: 'b80d0120000000000000000002000000' }));
     expect(r.event.reason).toBe('fast');
     expect(r.network?.type).toBe('ipv6');
     expect(r.source).toEqual({ ip: '2001:db8::1', port: 5201 });
@@ -218,19 +219,19 @@ describe('Enricher.tcpSock (retransmits, loss probes)', () => {
   });
 
   it('a TLP inferred from socket state becomes a tcp-loss-probe record when probes are not observed', () => {
-    const r = enricher(false).tcpSock(sock('retrans', { ca_state: 0, pending: 5 }));
+    const r = enricher(false).enrich(sock('retrans', { ca_state: 0, pending: 5 }));
     expect(r.event.action).toBe('tcp-loss-probe');
     expect((r.droptrace as any).retransmit).toEqual({ type: 'tlp', tlp_source: 'inferred' });
   });
 
   it('with observed probes, the retransmitted TLP segment stays a tcp-retransmit', () => {
-    const r = enricher(true).tcpSock(sock('retrans', { ca_state: 0, pending: 5 }));
+    const r = enricher(true).enrich(sock('retrans', { ca_state: 0, pending: 5 }));
     expect(r.event.action).toBe('tcp-retransmit');
     expect((r.droptrace as any).retransmit).toEqual({ type: 'tlp' });
   });
 
   it('an observed loss probe event', () => {
-    const r = enricher(true).tcpSock(sock('tlp', { len: 0 }));
+    const r = enricher(true).enrich(sock('tlp', { len: 0 }));
     expect(r.event.action).toBe('tcp-loss-probe');
     expect(r.event.dataset).toBe('droptrace.retransmits');
     expect((r.droptrace as any).retransmit).toEqual({ type: 'tlp', tlp_source: 'observed' });
@@ -239,7 +240,7 @@ describe('Enricher.tcpSock (retransmits, loss probes)', () => {
   });
 
   it('a SYN-ACK retransmit: type synack, state only', () => {
-    const r = enricher().tcpSock(sock('synack', { state: 12, len: 0 }));
+    const r = enricher().enrich(sock('synack', { state: 12, len: 0 }));
     expect(r.event.action).toBe('tcp-retransmit');
     expect(r.event.reason).toBe('synack');
     expect((r.droptrace as any).tcp).toEqual({ state: 'NEW_SYN_RECV' });
@@ -247,7 +248,7 @@ describe('Enricher.tcpSock (retransmits, loss probes)', () => {
   });
 
   it('a SYN retransmit', () => {
-    const r = enricher().tcpSock(sock('retrans', { state: 2 }));
+    const r = enricher().enrich(sock('retrans', { state: 2 }));
     expect(r.event.reason).toBe('syn');
     expect((r.droptrace as any).tcp.state).toBe('SYN_SENT');
   });

@@ -3,7 +3,7 @@
 import { Enricher } from '../../src/enrich/enricher.js';
 import { KallsymsSymbolizer } from '../../src/enrich/kallsyms.js';
 import { ReasonTable } from '../../src/enrich/reasons.js';
-import { MonotonicToWall, type Clock } from '../../src/enrich/clock.js';
+import { MonotonicToWall, type Clock } from '../../src/platform/clock.js';
 import type { InterfaceResolver } from '../../src/enrich/interfaces.js';
 
 export const SYMS = [

@@ -172,9 +172,9 @@ describe('detectCapabilities with injected paths', () => {
     expect(c.btf).toBe(true);
     expect(c.tracefs.mountedByUs).toBe(false);
     expect(c.kallsyms).toEqual({ readable: true, kptrRestrict: 0 });
-    expect(c.dropReasons).toBe(true);
+    expect(c.features.dropReasons).toBe(true);
     // This kernel (6.18) passes the receiving socket to kfree_skb.
-    expect(c.dropRxSk).toBe(true);
+    expect(c.features.dropRxSk).toBe(true);
     expect(c.signals.map((s) => [s.signal, s.variant, s.degraded])).toEqual([
       ['drops', 'tracepoint', false],
       ['retransmits', 'tracepoint', false],
@@ -203,7 +203,7 @@ describe('detectCapabilities with injected paths', () => {
       ['flow-ends', 'rawtracepoint', false],
     ]);
     expect(c.signals.map((s) => s.files)).toEqual([
-      ['drops/kfree_skb.raw.bt'], ['retransmits/tcp_retransmit_skb.raw.bt'], ['retransmits/tcp_retransmit_synack.raw.bt'], [],
+      ['drops/kfree_skb.raw.bt'], ['retransmits/tcp_retransmit_skb.raw.bt'], ['synack-retransmits/tcp_retransmit_synack.raw.bt'], [],
       ['incoming-loss/tcp_probe.raw.bt'], ['flow-ends/inet_sock_set_state.raw.bt'],
     ]);
     // Still only where the tracepoint exists.
@@ -227,7 +227,7 @@ describe('detectCapabilities with injected paths', () => {
   it('kfree_skb without rx_sk (before 6.11): drops still traced, rx_sk not read', async () => {
     for (const f of ['kfree_skb-5.17-synthetic.format', 'kfree_skb-6.0-synthetic.format']) {
       const c = await detect({ kfreeFormat: f }, info('0.17.0.txt'));
-      expect(c.dropRxSk).toBe(false);
+      expect(c.features.dropRxSk).toBe(false);
       expect(variantOf(c, 'drops').variant).toBe('tracepoint');
     }
   });
@@ -250,13 +250,13 @@ describe('detectCapabilities with injected paths', () => {
 
   it('fentry from a 0.23-style --info wins over kprobe', async () => {
     const c = await detect({ kprobeEvents: true }, info('0.23.2-fentry-reconstructed.txt'));
-    expect(variantOf(c, 'loss-probes')).toMatchObject({ variant: 'fentry', files: ['loss-probe/fentry.bt'], degraded: false });
+    expect(variantOf(c, 'loss-probes')).toMatchObject({ variant: 'fentry', files: ['loss-probes/fentry.bt'], degraded: false });
   });
 
   it('fentry needs BTF; without it kprobe is next', async () => {
     const c = await detect({ kprobeEvents: true, btf: false }, info('0.23.2-fentry-reconstructed.txt'));
     expect(c.btf).toBe(false);
-    expect(variantOf(c, 'loss-probes')).toMatchObject({ variant: 'kprobe', files: ['loss-probe/kprobe.bt'] });
+    expect(variantOf(c, 'loss-probes')).toMatchObject({ variant: 'kprobe', files: ['loss-probes/kprobe.bt'] });
     expect(() => assertRunnable(c)).toThrow(/BTF/);
   });
 
@@ -277,7 +277,7 @@ describe('detectCapabilities with injected paths', () => {
     const l = layout({});
     copyFileSync(noReason, join(l.sysRoot, 'kernel/tracing/events/skb/kfree_skb/format'));
     const c = await detectCapabilities({ bpftrace: fakeBpftrace, uid: 0, sysRoot: l.sysRoot, procRoot: l.procRoot, info: async () => info('0.17.0.txt'), mountTracefs: async () => false });
-    expect(c.dropReasons).toBe(false);
+    expect(c.features.dropReasons).toBe(false);
     expect(variantOf(c, 'drops')).toMatchObject({ variant: 'unavailable', degraded: true });
     expect(variantOf(c, 'drops').detail).toContain('kernel < 5.17');
     expect(variantOf(c, 'retransmits').variant).toBe('tracepoint');
@@ -287,7 +287,7 @@ describe('detectCapabilities with injected paths', () => {
   it('older kernels with reasons starting at 0 or 1 still have drop reasons', async () => {
     for (const f of ['kfree_skb-6.0-synthetic.format', 'kfree_skb-5.17-synthetic.format']) {
       const c = await detect({ kfreeFormat: f }, info('0.17.0.txt'));
-      expect(c.dropReasons, f).toBe(true);
+      expect(c.features.dropReasons, f).toBe(true);
       expect(variantOf(c, 'drops').variant).toBe('tracepoint');
     }
   });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { buildProgram, PROBES_DIR } from '../../src/source/program.js';
 import type { SignalChoice } from '../../src/source/capabilities.js';
 import type { BpftraceVersion } from '../../src/source/bpftrace-binary.js';
-import { compilePredicate } from '../../src/filters/predicate.js';
+import { compilePredicate } from '../../src/source/predicate.js';
 import { parseFilters } from '../../src/filters/filters.js';
 import { UsageError } from '../../src/errors.js';
 
@@ -20,9 +20,9 @@ const DROPS = sig('drops', 'tracepoint', ['drops/kfree_skb.bt']);
 const DROPS_RAW = sig('drops', 'rawtracepoint', ['drops/kfree_skb.raw.bt']);
 const INCOMING = sig('incoming-loss', 'tracepoint', ['incoming-loss/tcp_probe.bt']);
 const RETRANS = sig('retransmits', 'tracepoint', ['retransmits/tcp_retransmit_skb.bt']);
-const SYNACK = sig('synack-retransmits', 'tracepoint', ['retransmits/tcp_retransmit_synack.bt']);
-const TLP_FENTRY = sig('loss-probes', 'fentry', ['loss-probe/fentry.bt']);
-const TLP_KPROBE = sig('loss-probes', 'kprobe', ['loss-probe/kprobe.bt']);
+const SYNACK = sig('synack-retransmits', 'tracepoint', ['synack-retransmits/tcp_retransmit_synack.bt']);
+const TLP_FENTRY = sig('loss-probes', 'fentry', ['loss-probes/fentry.bt']);
+const TLP_KPROBE = sig('loss-probes', 'kprobe', ['loss-probes/kprobe.bt']);
 const TLP_INFERRED = sig('loss-probes', 'inferred', []);
 const ALL = [DROPS, RETRANS, SYNACK, TLP_FENTRY];
 
@@ -42,7 +42,7 @@ describe('buildProgram with the bundled probes', () => {
   });
 
   it('rx_sk (kfree_skb 6.11+) names the netns of drops without device or owner, only when the kernel passes it', () => {
-    const build = (signal: SignalChoice, dropRxSk?: boolean) => code(buildProgram({ signals: [signal], version: V023, dropPredicate: '1', tcpSockPredicate: '1', minReason: 2, dropRxSk }).text);
+    const build = (signal: SignalChoice, dropRxSk?: boolean) => code(buildProgram({ signals: [signal], version: V023, dropPredicate: '1', tcpSockPredicate: '1', minReason: 2, features: dropRxSk === undefined ? undefined : { dropRxSk } }).text);
     expect(build(DROPS, true)).toContain('$rxsk = (uint64)args->rx_sk;');
     expect(build(DROPS_RAW, true)).toContain('$rxsk = (uint64)arg3;');
     for (const s of [DROPS, DROPS_RAW]) {
@@ -87,20 +87,21 @@ describe('buildProgram with the bundled probes', () => {
     expect(count(t, '$segs = (uint64)((uint64)*(uint16 *)((uint64)(args->skbaddr) + offsetof(struct sk_buff, cb) + 8));')).toBe(1);
     expect(count(t, '$segs = (uint64)(1);')).toBe(2);
     // Bytes and segments go into the aggregated value together.
-    expect(count(t, '$val = $len | ($segs << 40);')).toBe(3);
+    const agg = code(buildProgram({ signals: [RETRANS, SYNACK, TLP_KPROBE], version: V023, dropPredicate: '1', tcpSockPredicate: '1', minReason: 2, stream: null, aggregate: { intervalNs: 10n ** 10n, phaseNs: 0n, maxFlows: 10 } }).text);
+    expect(count(agg, '$val = $len | ($segs << 40);')).toBe(3);
     const old = code(buildProgram({ signals: [RETRANS], version: V017, dropPredicate: '1', tcpSockPredicate: '1', minReason: 2 }).text);
     expect(old).toContain('$segs = (uint64)((uint64)*(uint16 *)((uint64)(args->skbaddr) + 40 + 8));');
-    // The event code goes into the aggregation key: 1 retrans, 2 synack, 3 tlp.
-    for (const c of [1, 2, 3]) expect(count(t, `$k2 = ((uint64)${c} << 56) |`)).toBe(1);
+    // The event code (1 retrans, 2 synack, 3 tlp) is set for the aggregation key (packed there: see the @r test below).
+    for (const c of [1, 2, 3]) expect(count(t, `$code = (uint64)${c};`)).toBe(1);
     expect(t).not.toMatch(/DROPTRACE_(EVENT_TYPE|EVENT_CODE|SEG_LEN|SEG_COUNT|TCP_PCOUNT)/);
   });
 
   it('counts only retransmit attempts that went out, where the tracepoint says (err, newer kernels)', () => {
-    const withErr = code(buildProgram({ signals: [RETRANS, SYNACK, TLP_KPROBE], version: V023, dropPredicate: '1', tcpSockPredicate: '1', minReason: 2, retransmitErr: true }).text);
+    const withErr = code(buildProgram({ signals: [RETRANS, SYNACK, TLP_KPROBE], version: V023, dropPredicate: '1', tcpSockPredicate: '1', minReason: 2, features: { retransmitErr: true } }).text);
     expect(count(withErr, '$rerr = (int64)args->err;')).toBe(1);
     expect(count(withErr, '$rerr = (int64)0;')).toBe(2);
     expect(count(withErr, 'if ($rerr == 0 && 1) {')).toBe(3);
-    const raw = code(buildProgram({ signals: [sig('retransmits', 'rawtracepoint', ['retransmits/tcp_retransmit_skb.raw.bt'])], version: V023, dropPredicate: '1', tcpSockPredicate: '1', minReason: 2, retransmitErr: true }).text);
+    const raw = code(buildProgram({ signals: [sig('retransmits', 'rawtracepoint', ['retransmits/tcp_retransmit_skb.raw.bt'])], version: V023, dropPredicate: '1', tcpSockPredicate: '1', minReason: 2, features: { retransmitErr: true } }).text);
     expect(raw).toContain('$rerr = (int64)arg2;');
     // Older kernels fire it only for sent segments: no argument to read.
     const old = code(buildProgram({ signals: [RETRANS], version: V023, dropPredicate: '1', tcpSockPredicate: '1', minReason: 2 }).text);
@@ -189,11 +190,19 @@ describe('buildProgram with a custom probes dir', () => {
   mkdirSync(join(dir, 'shared'), { recursive: true });
   writeFileSync(join(dir, 'shared/outer.inc'), '  // outer\n  DROPTRACE_INCLUDE(shared/inner.inc)\n  $outer = 1;\n');
   writeFileSync(join(dir, 'shared/inner.inc'), '  $inner = 2;\n');
-  writeFileSync(join(dir, 'p/nested.bt'), 'tracepoint:a:b\n{\n  DROPTRACE_INCLUDE(shared/outer.inc)\n  if (DROPTRACE_FILTER_DROP) { printf("x\\n"); }\n}\n');
+  writeFileSync(join(dir, 'p/nested.bt'), 'tracepoint:a:b\n{\n  DROPTRACE_INCLUDE(shared/outer.inc)\n  if (DROPTRACE_FILTER) { printf("x\\n"); }\n}\n');
   writeFileSync(join(dir, 'p/escape.bt'), 'tracepoint:a:b\n{\n  DROPTRACE_INCLUDE(../outside.inc)\n}\n');
   writeFileSync(join(dir, 'p/unknown.bt'), 'tracepoint:a:b\n{\n  if (DROPTRACE_SOMETHING_NEW) { }\n}\n');
   writeFileSync(join(dir, 'p/comment.bt'), '// mentions DROPTRACE_SOMETHING_NEW in a comment\ntracepoint:a:b { }\n');
   writeFileSync(join(dir, '..', 'outside.inc'), '  system("id");\n');
+  // A catalog naming them (one signal with a program per file).
+  const program = { attach: 'tracepoint:a:b', event: 'b' };
+  writeFileSync(join(dir, 'p/probe.json'), JSON.stringify({
+    signal: 'drops', order: 1, keep: 1, description: 'test probes', filter: 'drop',
+    variants: [{ name: 'tracepoint', programs: ['nested.bt', 'escape.bt', 'unknown.bt', 'comment.bt'], detail: 'test' }],
+    programs: { 'nested.bt': program, 'escape.bt': program, 'unknown.bt': program, 'comment.bt': program },
+    wire: { role: 'event', types: ['drop'], fields: { t: { type: 'type' }, ts: { type: 'ts' } } },
+  }));
 
   const build = (file: string) => buildProgram({ signals: [sig('drops', 'tracepoint', [file])], version: V023, dropPredicate: '($sport == 1)', tcpSockPredicate: '1', minReason: 2, probesDir: dir });
 
@@ -254,12 +263,35 @@ describe('buildProgram: in-kernel aggregation (DROPTRACE_AGGREGATE)', () => {
       expect(count(t, `if ($seen${e} != 0) { @${kind}${e}[${k}] = stats(${value}); } else { @o${kind}${e}[${o}] = stats(${value}); }`)).toBe(probes);
       expect(count(t, `@s${kind}${e}[${k}]`)).toBe(2 * probes);
     }
+    // The keys are built from the wire format's layout (the one the collector decodes with), once per probe.
+    expect(count(t, '$k1 = $netns;')).toBeGreaterThanOrEqual(probes);
+    expect(count(t, `$o${no} = $l3 == 6 ? $d6d : (uint64)0;`)).toBeGreaterThanOrEqual(probes);
     // Epoch 0 first, epoch 1 in the else branch, inside one if.
     const i0 = t.indexOf(`@${kind}0[${k}] = stats(`);
     const i1 = t.indexOf(`@${kind}1[${k}] = stats(`);
     expect(i0).toBeGreaterThan(0);
     expect(t.lastIndexOf('if (@epoch == 0) {', i0)).toBeGreaterThan(t.lastIndexOf('} else {', i0));
     expect(t.slice(i0, i1)).toContain('} else {');
+  });
+
+  it('packs each key word as its probe.json layout says (the collector decodes the same layout)', () => {
+    const t = code(build().text);
+    // drops: device and input device; l3/l4/local/reason; ports, or ICMP type/code; addresses as four words.
+    expect(t).toContain('$k2 = ($ifindex << 32) | $iif;');
+    expect(t).toContain('$k5 = ($l3 << 48) | ($l4 << 40) | ($local << 32) | $reason;');
+    expect(t).toContain('$k6 = ($l4 == 1 || $l4 == 58) ? (($icmp_type << 16) | $icmp_code) : (($sport << 16) | $dport);');
+    expect(t).toContain('$k7 = $l3 == 6 ? $s6a : $s4;');
+    expect(t).toContain('$k14 = $l3 == 6 ? $d6d : (uint64)0;');
+    // The drop overflow key: the destination port (or ICMP type/code) and address, no source.
+    expect(t).toContain('$o6 = ($l4 == 1 || $l4 == 58) ? (($icmp_type << 16) | $icmp_code) : $dport;');
+    expect(t).toContain('$o7 = $l3 == 6 ? $d6a : $d4;');
+    // TCP socket events: the event code (1 retrans, 2 synack, 3 tlp), state, CA state, pending timer and family.
+    expect(count(t, '$k2 = ($code << 56) | ($state << 48) | ($ca_state << 40) | ($pending << 32) | $l3;')).toBe(3);
+    // Incoming loss: action and family.
+    expect(count(t, '$k2 = ($action << 56) | $l3;')).toBe(1);
+    // TCP values: bytes with segments packed above them; drops count bytes only.
+    expect(count(t, '$val = $len | ($segs << 40);')).toBe(3);
+    expect(count(t, '$val = $bytes | ($segs << 40);')).toBe(1);
   });
 
   it('renders maxFlows as a positive integer', () => {

@@ -17,7 +17,7 @@ import { ensurePrivateDir } from '../../sinks/file/secure-fs.js';
 import { openConfiguredSinks } from '../configured-sinks.js';
 import { SinkSet, StdoutJsonSink } from '../../sinks/fanout/sink-set.js';
 import { StdoutWriter } from '../../sinks/terminal/stdout-writer.js';
-import { escapeForTerminal } from '../../sinks/terminal/escape.js';
+import { escapeForTerminal } from '../../text/escape.js';
 import type { EcsRecord, Sink } from '../../record/ecs.js';
 
 import { acquireLock, type Lock } from '../../platform/lock.js';

@@ -4,7 +4,7 @@ import type { Argv } from 'yargs';
 import { detectCapabilities } from '../../source/capabilities.js';
 import { loadReasons } from '../../enrich/reasons.js';
 import { bpftraceFrom } from '../common-options.js';
-import { escapeForTerminal } from '../../sinks/terminal/escape.js';
+import { escapeForTerminal } from '../../text/escape.js';
 import { compileCheck } from '../../source/compile-check.js';
 import { TracerError } from '../../errors.js';
 
@@ -38,7 +38,7 @@ export async function handler(argv: Record<string, unknown>): Promise<void> {
     btf: c.btf,
     tracefs: c.tracefs,
     kallsyms: c.kallsyms,
-    dropReasons: { available: c.dropReasons, count: reasons?.size ?? 0, ...(a.reasons ? { names: reasons?.names() ?? [] } : {}) },
+    dropReasons: { available: c.features.dropReasons, count: reasons?.size ?? 0, ...(a.reasons ? { names: reasons?.names() ?? [] } : {}) },
     signals: c.signals.map((s) => ({ signal: s.signal, variant: s.variant, degraded: s.degraded, detail: s.detail })),
   };
   if (a.json) {
@@ -53,7 +53,7 @@ export async function handler(argv: Record<string, unknown>): Promise<void> {
     ['kernel BTF', yes(c.btf)],
     ['tracefs', c.tracefs.path ? `${c.tracefs.path}${c.tracefs.mountedByUs ? ' (mounted by droptrace)' : ''}` : `NO: ${c.tracefs.error}`],
     ['kallsyms readable', `${yes(c.kallsyms.readable)} (kptr_restrict=${c.kallsyms.kptrRestrict ?? '?'})`],
-    ['drop reasons', c.dropReasons ? `${reasons?.size ?? 0} names from the running kernel` : 'NO (kernel < 5.17?)'],
+    ['drop reasons', c.features.dropReasons ? `${reasons?.size ?? 0} names from the running kernel` : 'NO (kernel < 5.17?)'],
   ];
   const w = Math.max(...rows.map((r) => r[0].length));
   for (const [k, v] of rows) process.stdout.write(`${k.padEnd(w)}  ${escapeForTerminal(v)}\n`);

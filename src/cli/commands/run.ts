@@ -10,9 +10,9 @@ import { openConfiguredSinks } from '../configured-sinks.js';
 import { TraceSession } from '../../session/trace-session.js';
 import { SinkSet, StdoutJsonSink } from '../../sinks/fanout/sink-set.js';
 import { StdoutWriter } from '../../sinks/terminal/stdout-writer.js';
-import { escapeForTerminal } from '../../sinks/terminal/escape.js';
+import { escapeForTerminal } from '../../text/escape.js';
 import { Reconciler } from '../../aggregate/reconcile.js';
-import { readCountersViaNsenter } from '../../enrich/kernel-counters.js';
+import { readCountersViaNsenter } from '../../platform/procfs-counters.js';
 import { findNetnsHandles } from '../../enrich/interfaces.js';
 import type { EcsRecord, Sink } from '../../record/ecs.js';
 import { realpathSync } from 'node:fs';
@@ -21,7 +21,7 @@ import { acquireLock, type Lock } from '../../platform/lock.js';
 import { preparePrivateDir } from '../../platform/private-dir.js';
 import { RepeatLimiter } from '../../platform/log-limiter.js';
 import { installLastResort } from '../../platform/last-resort.js';
-import { redact } from '../../platform/redact.js';
+import { redact } from '../../text/redact.js';
 
 export function builder(y: Argv) {
   // Every option comes from one schema (src/config/schema.ts): flags > env

@@ -12,7 +12,7 @@ import { setupElasticsearch } from '../../sinks/elasticsearch/setup-elasticsearc
 import { importKibanaAssets } from '../../sinks/elasticsearch/setup-kibana.js';
 import { validateRetention } from '../../sinks/elasticsearch/templates.js';
 import { readFileSync } from 'node:fs';
-import { registerBasicAuth, registerSecret } from '../../platform/redact.js';
+import { registerBasicAuth, registerSecret } from '../../text/redact.js';
 
 export const DEFAULT_KIBANA_ASSETS = fileURLToPath(new URL('../../../deploy/kibana/droptrace.ndjson', import.meta.url));
 export const ENV_KIBANA_API_KEY = 'DROPTRACE_KIBANA_API_KEY';
@@ -94,7 +94,7 @@ async function setupEs(a: SetupArgs): Promise<void> {
 function readSecret(path: string): string {
   try {
     const v = readFileSync(path, 'utf8').trim();
-    // Masked in every message from now on (platform/redact.ts).
+    // Masked in every message from now on (text/redact.ts).
     registerSecret(v);
     return v;
   } catch (e) {

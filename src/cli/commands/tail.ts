@@ -4,9 +4,9 @@ import { withTracerOptions, rawFiltersFrom, durationMs, bpftraceFrom, untilStopp
 import { TraceSession } from '../../session/trace-session.js';
 import { formatRecord } from '../../sinks/terminal/format.js';
 import { StdoutWriter } from '../../sinks/terminal/stdout-writer.js';
-import { escapeForTerminal } from '../../sinks/terminal/escape.js';
+import { escapeForTerminal } from '../../text/escape.js';
 import { UsageError } from '../../errors.js';
-import { redact } from '../../platform/redact.js';
+import { redact } from '../../text/redact.js';
 
 export function builder(y: Argv) {
   return withTracerOptions(y)

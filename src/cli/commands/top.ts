@@ -6,8 +6,8 @@ import { withTracerOptions, rawFiltersFrom, durationMs, bpftraceFrom, untilStopp
 import { TraceSession } from '../../session/trace-session.js';
 import { TopState, SORT_KEYS, type View, type SortKey } from '../../sinks/top/top-state.js';
 import { renderTop } from '../../sinks/top/render.js';
-import { redact } from '../../platform/redact.js';
-import { escapeForTerminal } from '../../sinks/terminal/escape.js';
+import { redact } from '../../text/redact.js';
+import { escapeForTerminal } from '../../text/escape.js';
 import { UsageError } from '../../errors.js';
 
 export function builder(y: Argv) {

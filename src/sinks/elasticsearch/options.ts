@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import type { Argv } from 'yargs';
 import { UsageError } from '../../errors.js';
-import { redact, registerBasicAuth, registerSecret } from '../../platform/redact.js';
+import { redact, registerBasicAuth, registerSecret } from '../../text/redact.js';
 
 export type EsAuth = { apiKey: string } | { username: string; password: string };
 

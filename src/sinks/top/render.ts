@@ -1,5 +1,5 @@
 // Render TopState as a full screen of text (pure: state in, lines out).
-import { escapeForTerminal } from '../terminal/escape.js';
+import { escapeForTerminal } from '../../text/escape.js';
 import type { TopState, View, SortKey } from './top-state.js';
 
 export interface Screen {

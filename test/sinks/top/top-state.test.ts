@@ -3,6 +3,7 @@ import { TopState, categoryOf, SORT_KEYS } from '../../../src/sinks/top/top-stat
 import { FlowAggregator } from '../../../src/aggregate/flow-records.js';
 import type { EcsRecord, Action } from '../../../src/record/ecs.js';
 import { fakeEnricher, ADDR } from '../../helpers/fake-enricher.js';
+import { WIRE } from '../../helpers/catalog.js';
 import { dropKey, dropOverflowKey, sockKey, incomingKey } from '../../helpers/probe-keys.js';
 
 interface R {
@@ -161,7 +162,7 @@ describe('TopState.top sorting', () => {
 describe('TopState fed by FlowAggregator', () => {
   it('sums what the aggregator emitted, overflow included, finals ignored', () => {
     const { enricher, clock } = fakeEnricher();
-    const a = new FlowAggregator({ enricher, clock, hostName: 'h', intervalNs: 1_000_000_000n, phaseNs: 0n, startNs: 0n, maxFlows: 2, idleTimeoutMs: 1000 });
+    const a = new FlowAggregator({ enricher, clock, wire: WIRE, hostName: 'h', intervalNs: 1_000_000_000n, phaseNs: 0n, startNs: 0n, maxFlows: 2, idleTimeoutMs: 1000 });
     const D = { netns: 1, ifindex: 3, iif: 3, dstIn: ADDR.ipLocalDeliver, loc: ADDR.nftDoChain, l3: 4, l4: 17, reason: 12, dport: 53, src: '10.0.0.1', dst: '10.0.0.2' } as const;
     const d = (sport: number, count: number) => ({ map: 'd', keys: dropKey({ ...D, sport }), count, total: 0, segments: 0 });
     const st = new TopState();

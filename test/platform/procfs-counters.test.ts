@@ -3,7 +3,7 @@ import { readFileSync, mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseSnmp, coverage, readOwnCounters, RECONCILED } from '../../src/enrich/kernel-counters.js';
+import { parseSnmp, readOwnCounters } from '../../src/platform/procfs-counters.js';
 
 const FIX = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'procfs');
 // This machine's /proc/net/snmp and /proc/net/netstat (Linux 6.18), verbatim.
@@ -28,7 +28,6 @@ describe('parseSnmp on real procfs text', () => {
     expect(m.get('TcpExt.TCPOFOQueue')).toBe(1);
     expect(m.get('TcpExt.TCPLossProbes')).toBe(0);
     expect(m.get('IpExt.InOctets')).toBe(359354620);
-    for (const { counters } of Object.values(RECONCILED)) for (const name of counters) expect(m.has(name), name).toBe(true);
   });
 
   it('each file alone, and the two concatenated without a separating newline', () => {
@@ -61,45 +60,6 @@ describe('parseSnmp on odd input', () => {
 
   it('a header without its value line does not swallow the next pair', () => {
     expect([...parseSnmp('Udp: X Y\nTcp: RetransSegs\nTcp: 7\n')]).toEqual([['Tcp.RetransSegs', 7]]);
-  });
-});
-
-describe('coverage', () => {
-  const before = new Map([['Tcp.RetransSegs', 100], ['TcpExt.TCPFastRetrans', 40], ['TcpExt.TCPTimeouts', 5], ['TcpExt.TCPSlowStartRetrans', 20], ['TcpExt.TCPLossProbes', 10], ['TcpExt.TCPOFOQueue', 50]]);
-
-  it('kernel deltas (summed where a signal spans two counters) vs traced; a ratio only where they count the same events', () => {
-    const after = new Map([['Tcp.RetransSegs', 300], ['TcpExt.TCPFastRetrans', 190], ['TcpExt.TCPTimeouts', 8], ['TcpExt.TCPSlowStartRetrans', 65], ['TcpExt.TCPLossProbes', 13], ['TcpExt.TCPOFOQueue', 80]]);
-    const rows = coverage(before, after, { retransmits: 199, fastRetransmits: 150, timeoutRetransmits: 48, lossProbes: 1, outOfOrder: 12 });
-    expect(rows.map(({ note, ...r }) => r)).toEqual([
-      { signal: 'retransmits', counter: 'Tcp.RetransSegs', relation: 'equal', kernel: 200, traced: 199, coverage: 0.995 },
-      { signal: 'fast_retransmits', counter: 'TcpExt.TCPFastRetrans', relation: 'equal', kernel: 150, traced: 150, coverage: 1 },
-      { signal: 'timeout_retransmits', counter: 'TcpExt.TCPTimeouts+TcpExt.TCPSlowStartRetrans', relation: 'equal', kernel: 48, traced: 48, coverage: 1 },
-      { signal: 'loss_probes', counter: 'TcpExt.TCPLossProbes', relation: 'at-most', kernel: 3, traced: 1, coverage: null },
-      { signal: 'out_of_order', counter: 'TcpExt.TCPOFOQueue', relation: 'context', kernel: 30, traced: 12, coverage: null },
-    ]);
-    // Equal figures carry no note; every gap is explained in words, by direction.
-    expect(rows.map((r) => r.note === undefined)).toEqual([false, true, true, false, false]);
-    expect(rows[0].note).toMatch(/did not see/);
-    expect(rows[3].note).toMatch(/new data/);
-    expect(rows[4].note).toMatch(/holes/);
-    const over = coverage(new Map(), new Map([['Tcp.RetransSegs', 3]]), { retransmits: 4 });
-    expect(over[0].note).toMatch(/window boundary/);
-  });
-
-  it('nothing counted by the kernel: no ratio; a counter going backwards (netns recreated) is 0, not negative', () => {
-    const after = new Map([['Tcp.RetransSegs', 100], ['TcpExt.TCPLossProbes', 2]]);
-    const rows = coverage(before, after, { retransmits: 4 });
-    expect(rows.map((r) => [r.kernel, r.traced, r.coverage])).toEqual([[0, 4, null], [0, 0, null], [0, 0, null], [0, 0, null], [0, 0, null]]);
-  });
-
-  it('rounds the ratio to 3 decimals and may exceed 1 (traced more than counted)', () => {
-    const rows = coverage(new Map(), new Map([['Tcp.RetransSegs', 3]]), { retransmits: 4 });
-    expect(rows[0].coverage).toBe(1.333);
-  });
-
-  it('the real fixture against itself: all zero deltas, no notes', () => {
-    const m = parseSnmp(SNMP + '\n' + NETSTAT);
-    expect(coverage(m, m, {}).map((r) => [r.kernel, r.note])).toEqual([[0, undefined], [0, undefined], [0, undefined], [0, undefined], [0, undefined]]);
   });
 });
 

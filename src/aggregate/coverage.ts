@@ -1,27 +1,7 @@
-// The kernel's own loss counters per network namespace (/proc/net/snmp and
-// /proc/net/netstat as seen from inside the netns), for reconciliation:
-// what the tracer counted vs what the kernel counted in the same window tells
-// the user how much the tracer could not see (filters, lost events, probes
-// that are unavailable on this kernel).
-import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
-
-/** Counter name → value, from the "Tcp:"/"TcpExt:"... header/value line pairs. */
-export function parseSnmp(text: string): Map<string, number> {
-  const out = new Map<string, number>();
-  const lines = text.split('\n');
-  for (let i = 0; i + 1 < lines.length; i++) {
-    const h = lines[i].trim().split(/\s+/);
-    const v = lines[i + 1].trim().split(/\s+/);
-    if (h.length < 2 || h[0] !== v[0] || !h[0].endsWith(':')) continue;
-    // Header and value lines alternate; a value line never has letters after the prefix.
-    if (v.slice(1).some((x) => !/^-?\d+$/.test(x))) continue;
-    const prefix = h[0].slice(0, -1);
-    for (let j = 1; j < h.length && j < v.length; j++) out.set(`${prefix}.${h[j]}`, Number(v[j]));
-    i++;
-  }
-  return out;
-}
+// Per window and network namespace: what the tracer counted vs the kernel's
+// own counters (src/platform/procfs-counters.ts) over the same time. The gap
+// tells the user how much the tracer could not see (filters, lost events,
+// probes that are unavailable on this kernel).
 
 /**
  * The counters droptrace reconciles against, per netns and window, and how
@@ -63,23 +43,6 @@ const GAP_NOTES: Record<ReconciledSignal, { under: string; over: string }> = {
     under: 'TCPOFOQueue counts every segment queued out of order; droptrace counts the holes (new gaps) the queue reveals',
     over: 'TCPOFOQueue counts segments queued out of order; droptrace counts holes, which may outnumber queued segments after coalescing',
   },
-};
-
-export type CounterReader = (netnsPath: string) => Promise<Map<string, number>>;
-
-/** Read from inside a netns: nsenter (argv array, no shell) + cat of procfs. */
-export const readCountersViaNsenter: CounterReader = (netnsPath) =>
-  new Promise((resolve, reject) => {
-    execFile('nsenter', [`--net=${netnsPath}`, '--', 'cat', '/proc/self/net/snmp', '/proc/self/net/netstat'], { timeout: 5000, maxBuffer: 1 << 20, env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } }, (err, stdout) => {
-      if (err) reject(err);
-      else resolve(parseSnmp(stdout));
-    });
-  });
-
-/** Our own netns needs no helper process. */
-export const readOwnCounters = async (procRoot = '/proc'): Promise<Map<string, number>> => {
-  const [a, b] = await Promise.all([readFile(`${procRoot}/self/net/snmp`, 'utf8'), readFile(`${procRoot}/self/net/netstat`, 'utf8')]);
-  return parseSnmp(a + '\n' + b);
 };
 
 export interface CoverageRow {

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { compilePredicate, assertSafePredicate, type ResolvedFilters } from '../../src/filters/predicate.js';
+import { compilePredicate, assertSafePredicate, type ResolvedFilters } from '../../src/source/predicate.js';
 import { parseFilters, type RawFilters } from '../../src/filters/filters.js';
 import { UsageError } from '../../src/errors.js';
 

@@ -1,7 +1,7 @@
 // Secrets never printed (issue 10, row 8): shapes that always carry one, and
 // values registered when read from a file or the environment.
 import { afterEach, describe, expect, it } from 'vitest';
-import { clearSecrets, redact, registerBasicAuth, registerSecret, registerSecretEnv } from '../../src/platform/redact.js';
+import { clearSecrets, redact, registerBasicAuth, registerSecret, registerSecretEnv } from '../../src/text/redact.js';
 
 afterEach(() => clearSecrets());
 

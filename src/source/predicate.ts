@@ -1,12 +1,26 @@
-// Compile validated filters to bpftrace predicates. Only integers rendered by
-// `n()` and the fixed variable names the probes define ($l3 $l4 $s4 $d4
-// $s6a..$d6d $sport $dport $netns $ifindex $iif $reason) appear in the output,
-// and `assertSafePredicate` re-checks that before the text goes anywhere.
-import type { Cidr, Filters } from './filters.js';
+// Compile validated filters to bpftrace predicates, one per filter kind a
+// signal's probe.json names (drop, tcp-sock). Only integers rendered by `n()`
+// and the fixed variable names the probes define ($l3 $l4 $s4 $d4 $s6a..$d6d
+// $sport $dport $netns $ifindex $iif $reason) appear in the output, and
+// `assertSafePredicate` re-checks that before the text goes anywhere. The
+// values come validated from src/filters (user input) and the session (names
+// resolved to numbers); this module only renders numbers.
 import { UsageError } from '../errors.js';
+import type { FilterKind } from './catalog.js';
+
+/** A network: its address bytes (masked) and prefix length. */
+export interface Cidr {
+  family: 4 | 6;
+  bytes: number[];
+  prefix: number;
+}
 
 /** Filters with names already turned into numbers by the collector. */
-export interface ResolvedFilters extends Omit<Filters, 'ifaces' | 'reasons' | 'excludeReasons'> {
+export interface ResolvedFilters {
+  hosts: Cidr[];
+  ports: Array<{ from: number; to: number }>;
+  protos: number[];
+  netns: number[];
   ifindexes: number[];
   reasonCodes: number[];
   excludeReasonCodes: number[];
@@ -44,7 +58,7 @@ function anyOf(items: string[]): string {
   return items.length === 1 ? items[0] : `(${items.join(' || ')})`;
 }
 
-export type ProbeKind = 'drop' | 'tcp-sock';
+export type ProbeKind = FilterKind;
 
 /**
  * Predicate for one probe kind, or `null` when the filters exclude that probe

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { escapeForTerminal } from '../../../src/sinks/terminal/escape.js';
+import { escapeForTerminal } from '../../src/text/escape.js';
 
 /** Characters that must never reach a terminal raw. */
 const DANGEROUS = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]/u;
