@@ -6,10 +6,10 @@
 // One state file per rotation (directory + file name without its rotation
 // number), 0600 in a private directory, replaced atomically; an unreadable
 // or corrupt one is reported and replaced, never fatal.
-import { closeSync, fsyncSync, openSync, readFileSync, readdirSync, renameSync, statSync, unlinkSync, writeSync, fstatSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readdirSync, statSync, fstatSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
-import { ensurePrivateDir, CREATE_NEW_NOFOLLOW, READ_NOFOLLOW, FILE_MODE } from '../sinks/file/secure-fs.js';
+import { preparePrivateDir, READ_NOFOLLOW, writePrivateAtomically } from '../platform/private-files.js';
 import { Conn } from './analysis/connection.js';
 import type { CarriedState } from './analyse.js';
 
@@ -104,7 +104,7 @@ export interface SaveOptions {
 }
 
 export function saveState(path: string, state: { lastTsUs: number; lastMtimeMs: number; seen: string[]; paths: string[]; conns: Iterable<Conn> }, o: SaveOptions): number {
-  ensurePrivateDir(dirname(path));
+  preparePrivateDir(dirname(path), { what: 'pcap state directory' });
   const keep: Conn[] = [];
   for (const c of state.conns) {
     const age = state.lastTsUs - c.lastTs;
@@ -115,17 +115,6 @@ export function saveState(path: string, state: { lastTsUs: number; lastMtimeMs: 
   keep.sort((x, y) => y.lastTs - x.lastTs);
   const conns = keep.slice(0, o.maxConnections);
   const body = JSON.stringify({ version: VERSION, lastTsUs: state.lastTsUs, lastMtimeMs: state.lastMtimeMs, seen: state.seen.slice(-MAX_SEEN), paths: state.paths.slice(-MAX_SEEN), conns: conns.map((c) => c.toArray()) });
-  const tmp = `${path}.${process.pid}.tmp`;
-  const fd = openSync(tmp, CREATE_NEW_NOFOLLOW, FILE_MODE);
-  try {
-    writeSync(fd, body);
-    fsyncSync(fd);
-  } catch (e) {
-    closeSync(fd);
-    unlinkSync(tmp);
-    throw e;
-  }
-  closeSync(fd);
-  renameSync(tmp, path);
+  writePrivateAtomically(path, body);
   return conns.length;
 }

@@ -13,7 +13,7 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { addRunOptions, loadConfig, type RunConfig } from '../../config/index.js';
 import { gzipFile } from '../../sinks/file/compress.js';
-import { ensurePrivateDir } from '../../sinks/file/secure-fs.js';
+import { preparePrivateDir } from '../../platform/private-files.js';
 import { openConfiguredSinks } from '../configured-sinks.js';
 import { SinkSet, StdoutJsonSink } from '../../sinks/fanout/sink-set.js';
 import { StdoutWriter } from '../../sinks/terminal/stdout-writer.js';
@@ -55,7 +55,7 @@ export async function handler(argv: Record<string, unknown>, env: NodeJS.Process
   const lockDirs = [...new Set([stateDir, cfg['output-dir']].filter((d): d is string => !!d))];
   try {
     // The lock file lives in the directory: create it (0700, ours) first.
-    for (const d of lockDirs) ensurePrivateDir(d);
+    for (const d of lockDirs) preparePrivateDir(d, { what: d === stateDir ? 'pcap state directory' : 'output directory' });
     for (const d of lockDirs) locks.push(await acquireLock(d, { waitMs: cfg['pcap-lock-wait'] * 1000, purpose: `droptrace pcap ${files.length === 1 ? files[0] : `${files.length} files`}` }));
     await analyse(cfg, files, host, log, stateDir, argv.json === true || cfg.json);
   } finally {

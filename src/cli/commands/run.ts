@@ -18,7 +18,7 @@ import type { EcsRecord, Sink } from '../../record/ecs.js';
 import { realpathSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { acquireLock, type Lock } from '../../platform/lock.js';
-import { preparePrivateDir } from '../../platform/private-dir.js';
+import { preparePrivateDir } from '../../platform/private-files.js';
 import { RepeatLimiter } from '../../platform/log-limiter.js';
 import { installLastResort } from '../../platform/last-resort.js';
 import { redact } from '../../text/redact.js';

@@ -7,6 +7,7 @@
 import * as fs from 'node:fs';
 import { dirname } from 'node:path';
 import type { DeadItem } from './bulk-sender.js';
+import { appendPrivate, preparePrivateDir } from '../../platform/private-files.js';
 
 export interface DeadLetterOptions {
   path: string;
@@ -54,7 +55,7 @@ export class DeadLetterFile {
   private append(data: string): void {
     const max = this.o.maxBytes ?? 256 << 20;
     if (this.size < 0) {
-      fs.mkdirSync(dirname(this.o.path), { recursive: true, mode: 0o700 });
+      preparePrivateDir(dirname(this.o.path), { what: 'dead-letter directory' });
       try {
         this.size = fs.lstatSync(this.o.path).size;
       } catch {
@@ -65,12 +66,6 @@ export class DeadLetterFile {
       fs.renameSync(this.o.path, `${this.o.path}.1`);
       this.size = 0;
     }
-    const fd = fs.openSync(this.o.path, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o600);
-    try {
-      fs.writeSync(fd, data);
-    } finally {
-      fs.closeSync(fd);
-    }
-    this.size += Buffer.byteLength(data);
+    this.size += appendPrivate(this.o.path, data);
   }
 }

@@ -13,7 +13,7 @@
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import type { BulkItem } from './routing.js';
-import { preparePrivateDir } from '../../platform/private-dir.js';
+import { appendPrivate, preparePrivateDir, READ_NOFOLLOW, writePrivateAtomically } from '../../platform/private-files.js';
 
 export interface SpoolOptions {
   dir: string;
@@ -74,7 +74,7 @@ export class Spool {
 
   /** Create or check the directory, index existing segments. Returns records found (from a previous run). */
   open(): number {
-    ensurePrivateDir(this.o.dir);
+    preparePrivateDir(this.o.dir, { what: 'spool directory' });
     for (const name of fs.readdirSync(this.o.dir)) {
       const m = SEG_RE.exec(name);
       if (!m) continue;
@@ -166,7 +166,7 @@ export class Spool {
       this.removeFiles(seq);
       if (this.cache?.seq === seq) this.cache = null;
     } else {
-      writeAtomically(this.posPath(seq), String(seg.pos));
+      writePrivateAtomically(this.posPath(seq), String(seg.pos));
     }
   }
 
@@ -175,7 +175,7 @@ export class Spool {
     const tail = this.segments[this.segments.length - 1];
     if (!tail) return;
     try {
-      const fd = fs.openSync(this.segPath(tail.seq), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+      const fd = fs.openSync(this.segPath(tail.seq), READ_NOFOLLOW);
       try {
         fs.fsyncSync(fd);
       } finally {
@@ -202,13 +202,7 @@ export class Spool {
   private writeLines(seg: Segment, items: readonly BulkItem[]): void {
     let data = '';
     for (const it of items) data += encodeLine(it) + '\n';
-    const fd = fs.openSync(this.segPath(seg.seq), fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o600);
-    try {
-      fs.writeSync(fd, data);
-    } finally {
-      fs.closeSync(fd);
-    }
-    seg.bytes += Buffer.byteLength(data);
+    seg.bytes += appendPrivate(this.segPath(seg.seq), data);
     seg.records += items.length;
   }
 
@@ -239,10 +233,6 @@ export class Spool {
   }
 }
 
-/** Create it 0700, or use an existing one only we can write to (never chmod'ed): platform/private-dir.ts. */
-export function ensurePrivateDir(dir: string): void {
-  preparePrivateDir(dir, { what: 'spool directory' });
-}
 
 function countLines(path: string): number {
   const buf = fs.readFileSync(path);
@@ -262,8 +252,3 @@ function readPos(path: string): number {
   }
 }
 
-function writeAtomically(path: string, text: string): void {
-  const tmp = `${path}.tmp`;
-  fs.writeFileSync(tmp, text, { mode: 0o600 });
-  fs.renameSync(tmp, path);
-}

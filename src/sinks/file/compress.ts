@@ -4,7 +4,7 @@
 import { open, rename, unlink } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
-import { CREATE_NEW_NOFOLLOW, FILE_MODE, READ_NOFOLLOW } from './secure-fs.js';
+import { CREATE_NEW_NOFOLLOW, FILE_MODE, READ_NOFOLLOW } from '../../platform/private-files.js';
 
 export async function gzipFile(src: string, dst: string, tmp: string, signal?: AbortSignal): Promise<void> {
   const input = await open(src, READ_NOFOLLOW);

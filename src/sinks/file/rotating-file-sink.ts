@@ -8,7 +8,7 @@ import { closeSync, fsyncSync, ftruncateSync, lstatSync, renameSync, unlinkSync,
 import { join } from 'node:path';
 import type { EcsRecord, Sink } from '../../record/ecs.js';
 import { SinkError } from '../../errors.js';
-import { ensurePrivateDir, openPrivateAppend } from './secure-fs.js';
+import { preparePrivateDir, openPrivateAppend } from '../../platform/private-files.js';
 import { checkBaseName, currentName, gzName, gzTmpName, rotatedName, scanRotated } from './naming.js';
 import { gzipFile } from './compress.js';
 import { cutTornTail } from './tail-repair.js';
@@ -88,7 +88,7 @@ export class RotatingFileSink implements Sink {
     this.clock = o.clock ?? Date.now;
     this.onError = o.onError ?? (() => undefined);
 
-    ensurePrivateDir(this.dir);
+    preparePrivateDir(this.dir, { what: 'output directory' });
     this.recover();
     const cur = openPrivateAppend(this.path);
     this.fd = cur.fd;
