@@ -8,6 +8,7 @@ const { Enricher } = await import(join(REPO, 'dist/enrich/enricher.js'));
 const { KallsymsSymbolizer } = await import(join(REPO, 'dist/enrich/kallsyms.js'));
 const { loadReasons } = await import(join(REPO, 'dist/enrich/reasons.js'));
 const { MonotonicToWall } = await import(join(REPO, 'dist/platform/clock.js'));
+const { loadCatalog } = await import(join(REPO, 'dist/source/catalog.js'));
 
 const [n, keep] = process.argv.slice(2).map(Number);
 const enricher = new Enricher({ symbols: KallsymsSymbolizer.fromFile('/proc/kallsyms'), reasons: loadReasons(), hostName: 'bench' });
@@ -15,7 +16,7 @@ globalThis.gc?.();
 const baseMb = process.memoryUsage().rss / 2 ** 20;
 let peak = 0;
 const sample = () => (peak = Math.max(peak, process.memoryUsage().rss));
-const agg = new FlowAggregator({ enricher, clock: new MonotonicToWall(), hostName: 'bench', intervalNs: 10_000_000_000n, phaseNs: 0n, startNs: 0n, maxFlows: keep, idleTimeoutMs: 60_000 });
+const agg = new FlowAggregator({ enricher, clock: new MonotonicToWall(), wire: loadCatalog().wire, hostName: 'bench', intervalNs: 10_000_000_000n, phaseNs: 0n, startNs: 0n, maxFlows: keep, idleTimeoutMs: 60_000 });
 const t0 = process.hrtime.bigint();
 agg.begin(5, 60_000_000_000, false);
 let expected = 0;

@@ -132,26 +132,45 @@ function siftDown(h: Row[], i: number): void {
   }
 }
 
+/** The fields of a map's overflow layout, per packing of its `when` words (computed once per map). */
+const serviceFields = new WeakMap<object, { plain: string[]; alt: string[]; when?: { field: string; in: readonly number[] } }>();
+function serviceFieldsOf(d: DecodedEntry): string[] {
+  const spec = d.map.spec;
+  let f = serviceFields.get(spec);
+  if (!f) {
+    const w = spec.overflow.find((x) => 'bits' in x && x.when) as { when?: { field: string; in: readonly number[] } } | undefined;
+    const when = w?.when;
+    f = {
+      plain: [...layoutFields(spec.overflow, {}), ...Object.keys(spec.derive ?? {})],
+      alt: when ? [...layoutFields(spec.overflow, { [when.field]: when.in[0] }), ...Object.keys(spec.derive ?? {})] : [],
+      when,
+    };
+    serviceFields.set(spec, f);
+  }
+  return f.when && f.when.in.includes(d.event[f.when.field] as number) ? f.alt : f.plain;
+}
+
 /**
  * Overflow group of a row: what the kernel's overflow maps key on (the map's
  * overflow layout) — the flow without its source side (the service the lost
  * packets were for: netns, device, path, location, reason or TCP state,
  * protocol, destination port and address) — so a flood from many sources
- * still names its target. Returns the group's key and its event.
+ * still names its target.
  */
-function serviceOf(d: DecodedEntry): { key: string; event: EventWire } {
+function serviceKey(d: DecodedEntry): string {
   const ev = d.event;
-  const fields = layoutFields(d.map.spec.overflow, ev);
+  const fields = serviceFieldsOf(d);
+  const parts: unknown[] = [d.kind, ev.t];
+  for (let i = 0; i < fields.length; i++) parts.push(ev[fields[i]]);
+  return parts.join('|');
+}
+
+/** The event an overflow group is written as: the service's fields only. */
+function serviceEvent(d: DecodedEntry): EventWire {
+  const ev = d.event;
   const out: EventWire = { t: ev.t, ts: ev.ts };
-  let key = `${d.kind}|${ev.t}`;
-  for (const f of fields) {
-    const v = ev[f];
-    if (v === undefined) continue;
-    out[f] = v;
-    key += `|${f}=${v}`;
-  }
-  for (const name of Object.keys(d.map.spec.derive ?? {})) out[name] = ev[name];
-  return { key, event: out };
+  for (const f of serviceFieldsOf(d)) if (ev[f] !== undefined) out[f] = ev[f];
+  return out;
 }
 
 /** The coarse group once a window has too many service groups: kind, type and the map's coarse fields, no flow fields. */
@@ -378,16 +397,19 @@ export class FlowAggregator {
    */
   private addOverflow(r: Row): void {
     const c = this.cur!;
-    let g = serviceOf(r.d);
-    let acc = c.overflow.get(g.key);
+    let key = serviceKey(r.d);
+    let acc = c.overflow.get(key);
+    let make = () => serviceEvent(r.d);
     // Bounded: beyond maxOverflowGroups service groups, rows go to coarse groups.
     if (!acc && c.overflow.size >= (this.o.maxOverflowGroups ?? Math.max(this.o.maxFlows, 1000))) {
-      g = coarseOf(r.d);
-      acc = c.overflow.get(g.key);
+      const g = coarseOf(r.d);
+      key = g.key;
+      acc = c.overflow.get(key);
+      make = () => g.event;
     }
     if (!acc) {
-      acc = { rec: null, event: g.event, segmented: r.d.map.packed, count: 0, bytes: 0, segments: 0, kernel: 0, collectorFlows: 0 };
-      c.overflow.set(g.key, acc);
+      acc = { rec: null, event: make(), segmented: r.d.map.packed, count: 0, bytes: 0, segments: 0, kernel: 0, collectorFlows: 0 };
+      c.overflow.set(key, acc);
     }
     acc.count += r.count;
     acc.bytes += r.bytes;

@@ -20,30 +20,58 @@ const hex16 = (v: bigint) => '0x' + v.toString(16);
 /** Four little-endian u32 words as the probes print s6/d6 ("%08x" x4). */
 const words = (ks: readonly bigint[]) => ks.map((k) => Number(k & U32).toString(16).padStart(8, '0')).join('');
 
-/** Decode one word's packed fields into `ev`. */
-function unpack(ev: EventWire, bits: readonly (readonly [string, number, number])[], k: bigint): void {
-  for (const [f, shift, width] of bits) ev[f] = Number((k >> BigInt(shift)) & ((1n << BigInt(width)) - 1n));
+/** One key word's decoding, with its shifts and masks as BigInt constants (a window can hold a million entries). */
+type Step = (ev: EventWire, keys: readonly bigint[], at: number) => void;
+
+function bitsStep(bits: readonly (readonly [string, number, number])[]): (ev: EventWire, k: bigint) => void {
+  const names = bits.map((b) => b[0]);
+  const shifts = bits.map((b) => BigInt(b[1]));
+  const masks = bits.map((b) => (1n << BigInt(b[2])) - 1n);
+  const n = bits.length;
+  return (ev, k) => {
+    for (let i = 0; i < n; i++) ev[names[i]] = Number((k >> shifts[i]) & masks[i]);
+  };
 }
 
-/** Decode a layout's words into `ev`. */
-function decodeLayout(layout: readonly KeyWord[], keys: readonly bigint[], ev: EventWire): void {
+function compileLayout(layout: readonly KeyWord[]): { steps: Step[]; at: number[] } {
+  const steps: Step[] = [];
+  const at: number[] = [];
   let i = 0;
   for (const w of layout) {
+    at.push(i);
     if ('addr' in w) {
       // IPv4 in the first word, IPv6 in all four; nothing for non-IP (l3 0).
-      if (ev.l3 === 4) ev[`${w.addr}4`] = Number(keys[i] & U32);
-      else if (ev.l3 === 6) ev[`${w.addr}6`] = words(keys.slice(i, i + 4));
+      const v4 = `${w.addr}4`;
+      const v6 = `${w.addr}6`;
+      steps.push((ev, keys, j) => {
+        if (ev.l3 === 4) ev[v4] = Number(keys[j] & U32);
+        else if (ev.l3 === 6) ev[v6] = words(keys.slice(j, j + 4));
+      });
       i += 4;
       continue;
     }
-    const k = keys[i++];
-    if ('field' in w) ev[w.field] = Number(k);
-    else if ('hex' in w) ev[w.hex] = hex16(k);
-    else unpack(ev, w.when && w.when.in.includes(Number(ev[w.when.field])) ? w.when.bits : w.bits, k);
+    i++;
+    if ('field' in w) {
+      const f = w.field;
+      steps.push((ev, keys, j) => (ev[f] = Number(keys[j])));
+    } else if ('hex' in w) {
+      const f = w.hex;
+      steps.push((ev, keys, j) => (ev[f] = hex16(keys[j])));
+    } else {
+      const plain = bitsStep(w.bits);
+      const when = w.when;
+      if (!when) steps.push((ev, keys, j) => plain(ev, keys[j]));
+      else {
+        const alt = bitsStep(when.bits);
+        steps.push((ev, keys, j) => (when.in.includes(ev[when.field] as number) ? alt : plain)(ev, keys[j]));
+      }
+    }
   }
+  return { steps, at };
 }
 
 interface Plan {
+  layout: { steps: Step[]; at: number[] };
   typeByCode: Map<number, string> | null;
   codeField: string | null;
   /** Fields with a closed set of values: a key outside it is not one of ours. */
@@ -58,6 +86,7 @@ function planOf(m: MapRef): Plan {
   if (!p) {
     const c = m.spec.codes;
     p = {
+      layout: compileLayout(m.layout),
       typeByCode: c ? new Map(Object.entries(c.types).map(([t, code]) => [code, t])) : null,
       codeField: c?.field ?? null,
       checks: Object.entries(m.format.fields).filter(([, f]) => f.values).map(([n, f]) => [n, f.values!]),
@@ -74,7 +103,8 @@ export function decodeEntry(schema: WireSchema, e: MapEntry, ts: number): Decode
   if (!m || m.words !== e.keys.length) return undefined;
   const p = planOf(m);
   const ev: EventWire = { t: m.format.types[0], ts };
-  decodeLayout(m.layout, e.keys, ev);
+  const { steps, at } = p.layout;
+  for (let i = 0; i < steps.length; i++) steps[i](ev, e.keys, at[i]);
   if (p.typeByCode) {
     // Not a key we know: the enricher would otherwise label it as something it is not.
     const t = p.typeByCode.get(ev[p.codeField!] as number);
@@ -82,10 +112,13 @@ export function decodeEntry(schema: WireSchema, e: MapEntry, ts: number): Decode
     ev.t = t;
     delete ev[p.codeField!];
   }
-  for (const [name, values] of p.checks) {
-    const v = ev[name];
-    if (v !== undefined && !values.includes(v as number)) return undefined;
+  for (let i = 0; i < p.checks.length; i++) {
+    const v = ev[p.checks[i][0]];
+    if (v !== undefined && !p.checks[i][1].includes(v as number)) return undefined;
   }
-  for (const [name, from, map, otherwise] of p.derive) ev[name] = map[String(ev[from])] ?? otherwise;
+  for (let i = 0; i < p.derive.length; i++) {
+    const [name, from, map, otherwise] = p.derive[i];
+    ev[name] = map[String(ev[from])] ?? otherwise;
+  }
   return { kind: m.spec.kind, overflow: m.overflow, event: ev, map: m };
 }
