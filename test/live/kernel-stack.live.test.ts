@@ -38,6 +38,11 @@ describe('tail --kernel-stack', () => {
         // The drop site (location) is one of the first frames.
         expect(stack.slice(0, 3).some((f) => f.startsWith(r.droptrace.drop.location.symbol))).toBe(true);
       }
+      // tail's own account when it stops: nothing lost or undecodable.
+      expect(await dt.stop()).toBe(0);
+      const summary = dt.stderr.find((l) => / events, \d+ lost, /.test(l)) ?? '';
+      expect(summary).toMatch(/ 0 lost, /);
+      expect(summary).toMatch(/ 0 undecodable lines/);
     } finally {
       await dt.stop();
       dt.cleanup();
