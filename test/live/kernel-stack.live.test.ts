@@ -1,7 +1,7 @@
 // Live: `tail --kernel-stack` attaches each drop's kernel stack, symbolized
 // by our own kallsyms reader (bpftrace's names are discarded).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Lab, PY_UDP_SEND } from '../helpers/netns.js';
+import { Lab, PY_UDP_SEND, nstat, nstatDelta } from '../helpers/netns.js';
 import { startDroptrace, sleep } from '../helpers/droptrace-process.js';
 
 describe('tail --kernel-stack', () => {
@@ -18,13 +18,17 @@ describe('tail --kernel-stack', () => {
     const dt = startDroptrace(['tail', '--json', '--kernel-stack', '--filter-netns', String(lab.netnsInode(B))]);
     try {
       await dt.ready();
+      const before = nstat(B);
       lab.exec(A, 'python3', ['-c', PY_UDP_SEND, '10.204.1.2', '40301', '3', '41301']);
+      // The kernel's own count of datagrams to a closed port.
+      const noPorts = nstatDelta(before, nstat(B)).UdpNoPorts;
+      expect(noPorts).toBe(3);
       let recs: any[] = [];
-      for (let i = 0; i < 100 && recs.length < 3; i++) {
+      for (let i = 0; i < 100 && recs.length < noPorts; i++) {
         await sleep(100);
         recs = dt.json().filter((r) => r.destination?.port === 40301);
       }
-      expect(recs).toHaveLength(3);
+      expect(recs).toHaveLength(noPorts);
       for (const r of recs) {
         expect(r.event.reason).toBe('NO_SOCKET');
         const stack: string[] = r.droptrace.drop.stack;
@@ -34,6 +38,11 @@ describe('tail --kernel-stack', () => {
         // The drop site (location) is one of the first frames.
         expect(stack.slice(0, 3).some((f) => f.startsWith(r.droptrace.drop.location.symbol))).toBe(true);
       }
+      // tail's own account when it stops: nothing lost or undecodable.
+      expect(await dt.stop()).toBe(0);
+      const summary = dt.stderr.find((l) => / events, \d+ lost, /.test(l)) ?? '';
+      expect(summary).toMatch(/ 0 lost, /);
+      expect(summary).toMatch(/ 0 undecodable lines/);
     } finally {
       await dt.stop();
       dt.cleanup();

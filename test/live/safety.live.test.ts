@@ -508,8 +508,12 @@ describe('droptrace probes --json', () => {
       const core = CORE.filter((n) => variant[n] !== 'inferred' && variant[n] !== 'unavailable');
       expect(ready.signals.map((s: any) => s.signal).sort()).toEqual(expect.arrayContaining(core));
       expect(core).toContain('drops');
-      await sleep(200);
-      const note = dt.stderr.find((l) => l.startsWith('droptrace: tracing '));
+      // The "tracing …" line follows the ready file on stderr: wait for it, not for a fixed time.
+      let note: string | undefined;
+      for (let i = 0; i < 100 && !note; i++) {
+        note = dt.stderr.find((l) => l.startsWith('droptrace: tracing '));
+        if (!note) await sleep(20);
+      }
       expect(note).toContain(`drops (${variant.drops})`);
     } finally {
       await dt.stop();

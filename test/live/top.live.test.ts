@@ -1,11 +1,11 @@
 // Live: `droptrace top` in a real terminal (tmux), fed by a UDP flood into an
 // nft drop rule in namespaces we build.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Lab } from '../helpers/netns.js';
+import { Lab, spawnIn } from '../helpers/netns.js';
 import { CLI, bpftraceUnderTest, sleep } from '../helpers/droptrace-process.js';
 
 const tmux = (...args: string[]) => execFileSync('tmux', args, { encoding: 'utf8' });
@@ -26,7 +26,7 @@ describe('droptrace top (through tmux)', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('shows the flooded flow at the top within 3 s; q exits cleanly', async () => {
+  it('shows the flooded flow at the top within 3 s, its total then equal to the nft counter; q exits cleanly', async () => {
     const ready = join(dir, 'ready');
     const exitFile = join(dir, 'exit');
     const bt = bpftraceUnderTest();
@@ -36,7 +36,8 @@ describe('droptrace top (through tmux)', () => {
     for (let i = 0; i < 300 && !existsSync(ready); i++) await sleep(100);
     expect(existsSync(ready)).toBe(true);
 
-    const flood = spawn('ip', ['netns', 'exec', A, 'timeout', '5', 'hping3', '--flood', '--udp', '-s', '5000', '-k', '-p', '40201', '-d', '32', '10.203.1.2'], { stdio: 'ignore' });
+    // In its own process group: killing it stops hping3 too, not only `timeout`.
+    const flood = spawnIn(A, 'timeout', ['3', 'hping3', '--flood', '--udp', '-s', '5000', '-k', '-p', '40201', '-d', '32', '10.203.1.2']);
     const t0 = Date.now();
     let screen = '';
     let firstRow = '';
@@ -53,13 +54,30 @@ describe('droptrace top (through tmux)', () => {
     expect(firstRow).toContain('NETFILTER_DROP');
     expect(Date.now() - t0).toBeLessThan(3000);
 
+    // After the flood, once the last 1 s window is in, the flow's TOTAL column is the kernel's own count.
+    await flood.done;
+    flood.kill();
+    const counter = lab.nftCounter(B, 'dtest', 'flood');
+    const totalOf = () => {
+      const lines = tmux('capture-pane', '-p', '-t', session).split('\n');
+      const row = lines.find((l) => l.includes('10.203.1.1:5000 → 10.203.1.2:40201')) ?? '';
+      // FLOW DIR DROPS RETX IN-LOSS TOTAL LAST …: the fourth number after the direction.
+      const nums = row.slice(row.indexOf('ingress') + 'ingress'.length).trim().split(/\s+/).map(Number);
+      return nums[3];
+    };
+    let total = totalOf();
+    for (let i = 0; i < 50 && total !== counter; i++) {
+      await sleep(100);
+      total = totalOf();
+    }
+    expect(total).toBe(counter);
+
     // Switch to the reasons view, then quit.
     tmux('send-keys', '-t', session, 'r');
     await sleep(500);
     expect(tmux('capture-pane', '-p', '-t', session)).toMatch(/^REASON/m);
     tmux('send-keys', '-t', session, 'q');
     for (let i = 0; i < 100 && !existsSync(exitFile); i++) await sleep(100);
-    flood.kill('SIGKILL');
     expect(readFileSync(exitFile, 'utf8').trim()).toBe('0');
   });
 });

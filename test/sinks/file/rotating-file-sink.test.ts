@@ -304,7 +304,9 @@ describe('RotatingFileSink: resume after a crash, timer', () => {
     const s = open(dir, { flushIntervalMs: 20 });
     s.write(record(0));
     expect(readFileSync(join(dir, 'events.ndjson'), 'utf8')).toBe('');
-    await new Promise((r) => setTimeout(r, 100));
+    // Poll for the timer's write (no fixed wait: a loaded machine may fire it late).
+    const t0 = Date.now();
+    while (readFileSync(join(dir, 'events.ndjson'), 'utf8') === '' && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 5));
     expect(readAll(dir).seqs).toEqual([0]);
     await s.close();
     s.write(record(1));
