@@ -2,28 +2,22 @@
 // Elasticsearch): ECS-shaped, custom fields under `droptrace.*`.
 // See README "Record fields" for each field's meaning.
 
+/**
+ * What a kernel signal's record is about, named by the signal's enrich
+ * function (src/enrich/signals.ts): 'packet-dropped', or a TCP event —
+ * tcp-retransmit, tcp-loss-probe, tcp-incoming-out-of-order,
+ * tcp-incoming-retransmit, tcp-incoming-duplicate (tcp-incoming-loss for
+ * unattributed incoming-loss counts); capture analysis adds
+ * tcp-fast-retransmit, tcp-spurious-retransmit, tcp-out-of-order,
+ * tcp-lost-segment, tcp-dup-ack, tcp-zero-window, tcp-window-full,
+ * tcp-keep-alive, tcp-zero-window-probe, tcp-sack, tcp-dsack,
+ * tcp-acked-unseen (src/pcap/analysis/categories.ts). A new TCP signal names
+ * its own without a change here.
+ */
+export type SignalAction = 'packet-dropped' | `tcp-${string}`;
+
 export type Action =
-  | 'packet-dropped'
-  | 'tcp-retransmit'
-  | 'tcp-loss-probe'
-  | 'tcp-incoming-out-of-order'
-  | 'tcp-incoming-retransmit'
-  | 'tcp-incoming-duplicate'
-  /** Unattributed incoming-loss occurrences (any of the three above; see FlowStats.unattributed). */
-  | 'tcp-incoming-loss'
-  // Capture analysis (droptrace pcap, src/pcap/analysis/categories.ts)
-  | 'tcp-fast-retransmit'
-  | 'tcp-spurious-retransmit'
-  | 'tcp-out-of-order'
-  | 'tcp-lost-segment'
-  | 'tcp-dup-ack'
-  | 'tcp-zero-window'
-  | 'tcp-window-full'
-  | 'tcp-keep-alive'
-  | 'tcp-zero-window-probe'
-  | 'tcp-sack'
-  | 'tcp-dsack'
-  | 'tcp-acked-unseen'
+  | SignalAction
   | 'pcap-file'
   | 'events-lost'
   | 'tracer-gap'
