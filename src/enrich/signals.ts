@@ -6,6 +6,7 @@ import type { EnrichFn } from './context.js';
 import { enrichDrop } from './drops.js';
 import { enrichTcpSocket } from './tcp-socket.js';
 import { enrichIncoming } from './incoming.js';
+import { enrichReset } from './resets.js';
 
 export const ENRICH_BY_TYPE: Readonly<Record<string, EnrichFn>> = {
   drop: enrichDrop,
@@ -13,4 +14,5 @@ export const ENRICH_BY_TYPE: Readonly<Record<string, EnrichFn>> = {
   synack: enrichTcpSocket,
   tlp: enrichTcpSocket,
   incoming: enrichIncoming,
+  reset: enrichReset,
 };

@@ -110,6 +110,7 @@ describe('detectCapabilities with injected paths', () => {
     synack?: boolean;
     tcpProbe?: boolean;
     setState?: boolean;
+    resets?: boolean;
     kprobeEvents?: boolean;
     kallsyms?: string;
     kptrRestrict?: string;
@@ -131,7 +132,7 @@ describe('detectCapabilities with injected paths', () => {
       mkdirSync(join(tracing, 'events/skb/kfree_skb'), { recursive: true });
       copyFileSync(join(FIX, 'tracefs', kfree), join(tracing, 'events/skb/kfree_skb/format'));
     }
-    for (const [on, name] of [[l.retransmit !== false, 'tcp_retransmit_skb'], [l.synack !== false, 'tcp_retransmit_synack'], [l.tcpProbe !== false, 'tcp_probe']] as const) {
+    for (const [on, name] of [[l.retransmit !== false, 'tcp_retransmit_skb'], [l.synack !== false, 'tcp_retransmit_synack'], [l.tcpProbe !== false, 'tcp_probe'], [l.resets !== false, 'tcp_send_reset'], [l.resets !== false, 'tcp_receive_reset']] as const) {
       if (!on) continue;
       mkdirSync(join(tracing, 'events/tcp', name), { recursive: true });
       writeFileSync(join(tracing, 'events/tcp', name, 'format'), `name: ${name}\n`);
@@ -182,6 +183,7 @@ describe('detectCapabilities with injected paths', () => {
       ['loss-probes', 'inferred', true],
       ['incoming-loss', 'tracepoint', false],
       ['flow-ends', 'tracepoint', false],
+      ['resets', 'tracepoint', false],
     ]);
     expect(variantOf(c, 'loss-probes').detail).toContain('kernel built without kprobes');
     // 0.17 rejects rawtracepoint attach points: the perf tracepoint, whose skips are counted.
@@ -201,10 +203,11 @@ describe('detectCapabilities with injected paths', () => {
       ['loss-probes', 'inferred', true],
       ['incoming-loss', 'rawtracepoint', false],
       ['flow-ends', 'rawtracepoint', false],
+      ['resets', 'rawtracepoint', false],
     ]);
     expect(c.signals.map((s) => s.files)).toEqual([
       ['drops/kfree_skb.raw.bt'], ['retransmits/tcp_retransmit_skb.raw.bt'], ['synack-retransmits/tcp_retransmit_synack.raw.bt'], [],
-      ['incoming-loss/tcp_probe.raw.bt'], ['flow-ends/inet_sock_set_state.raw.bt'],
+      ['incoming-loss/tcp_probe.raw.bt'], ['flow-ends/inet_sock_set_state.raw.bt'], ['resets/tcp_send_reset.raw.bt', 'resets/tcp_receive_reset.raw.bt'],
     ]);
     // Still only where the tracepoint exists.
     expect(variantOf(await detect({ tcpProbe: false }, info('0.23.2-no-fentry-reconstructed.txt'), 0, fakeBpftrace023()), 'incoming-loss').variant).toBe('unavailable');
@@ -238,6 +241,13 @@ describe('detectCapabilities with injected paths', () => {
     expect(variantOf(c, 'flow-ends').detail).toContain('idle timeout');
     expect(c.signals.filter((s) => s.signal !== 'flow-ends' && s.signal !== 'loss-probes').every((s) => !s.degraded)).toBe(true);
     expect(variantOf(await detect({}, info('0.17.0.txt')), 'flow-ends').files).toEqual(['flow-ends/inet_sock_set_state.bt']);
+  });
+
+  it('no reset tracepoints: only resets are unavailable, saying which is missing', async () => {
+    const c = await detect({ resets: false }, info('0.17.0.txt'));
+    expect(variantOf(c, 'resets')).toMatchObject({ variant: 'unavailable', degraded: true, files: [] });
+    expect(variantOf(c, 'resets').detail).toContain('tcp:tcp_send_reset missing');
+    expect(c.signals.filter((s) => s.signal !== 'resets' && s.signal !== 'loss-probes').every((s) => !s.degraded)).toBe(true);
   });
 
   it('no tcp_probe tracepoint: only incoming loss is unavailable', async () => {

@@ -27,7 +27,7 @@ function printedFields(text: string): Set<string> {
 
 describe('probes/*/probe.json', () => {
   it('declares the signals droptrace traces, in display order', () => {
-    expect(CATALOG.signals.map((s) => s.name)).toEqual(['drops', 'retransmits', 'synack-retransmits', 'loss-probes', 'incoming-loss', 'flow-ends']);
+    expect(CATALOG.signals.map((s) => s.name)).toEqual(['drops', 'retransmits', 'synack-retransmits', 'loss-probes', 'incoming-loss', 'flow-ends', 'resets']);
   });
 
   for (const { name, signal } of allVariants()) {
@@ -61,7 +61,7 @@ describe('probes/*/probe.json', () => {
   });
 
   it('a map kind per aggregated wire format, its totals named t<kind>', () => {
-    expect(CATALOG.wire.mapSpecs.map((m) => m.kind)).toEqual(['d', 'r', 'i']);
+    expect(CATALOG.wire.mapSpecs.map((m) => m.kind)).toEqual(['d', 'r', 'i', 'e']);
     for (const s of CATALOG.signals) if (s.modes.includes('aggregate') && s.wire.role === 'event') expect(s.wire.map, s.name).toBeDefined();
   });
 
