@@ -482,7 +482,7 @@ describe('droptrace probes --json', () => {
     const [maj, min] = version.split('.').map(Number);
     // Raw tracepoints from bpftrace 0.21 on (0.17 rejects them), for every tracepoint signal.
     const tp = maj > 0 || min >= 21 ? 'rawtracepoint' : 'tracepoint';
-    for (const name of ['drops', 'retransmits', 'synack-retransmits', 'incoming-loss', 'flow-ends']) expect(variant[name], name).toBe(tp);
+    for (const name of ['drops', 'retransmits', 'synack-retransmits', 'incoming-loss', 'flow-ends', 'resets']) expect(variant[name], name).toBe(tp);
     expect(['fentry', 'kprobe', 'inferred']).toContain(variant['loss-probes']);
     for (const s of rep.signals) {
       expect(s.degraded).toBe(s.variant === 'inferred' || s.variant === 'unavailable');
