@@ -14,6 +14,8 @@ const COMMANDS: LazyCommand[] = [
   { name: 'tail', describe: 'Stream drop and retransmit events live', load: () => import('./commands/tail.js') },
   { name: 'top', describe: 'Live full-screen view of the flows, reasons and locations losing the most packets', load: () => import('./commands/top.js') },
   { name: 'run', describe: 'The sidecar: all probes, per-flow aggregation, files and Elasticsearch', load: () => import('./commands/run.js') },
+  { name: 'counters', describe: 'Kernel loss counters per network namespace as rates against their baselines, storms flagged', load: () => import('./commands/counters.js') },
+  { name: 'doctor', describe: 'Trace and read counters and configuration for a while, then explain the losses: cause, evidence, check, fix', load: () => import('./commands/doctor.js') },
   { name: 'probes', describe: 'Show what this kernel and bpftrace allow, per signal', load: () => import('./commands/probes.js') },
   { name: 'setup', describe: 'Install Elasticsearch templates/data streams (setup elasticsearch) or Kibana assets (setup kibana)', load: () => import('./commands/setup.js') },
 ];
