@@ -1,0 +1,47 @@
+// Expected drops that hide real causes in a short diagnosis: multicast and
+// broadcast nobody listens to (router solicitations, MLD, mDNS, SSDP, ...),
+// frames for another host on a shared segment, neighbour-discovery packets
+// the kernel rejects by design, IPv6 on an interface with IPv6 disabled.
+// Claimed early, reported last as one collapsed finding.
+import type { Rule } from '../context.js';
+import type { DropGroup } from '../observe.js';
+import { ipToBig } from '../../netfilter/match.js';
+import { n, dropEvidence, rollup } from './common.js';
+import type { Finding } from '../finding.js';
+
+export function isMulticastOrBroadcast(ip: string | undefined): boolean {
+  if (!ip) return false;
+  if (ip === '255.255.255.255') return true;
+  const b = ipToBig(ip);
+  if (!b) return false;
+  if (b.bits === 32) return b.v >> 28n === 0xen; // 224.0.0.0/4
+  return b.v >> 120n === 0xffn; // ff00::/8
+}
+
+const NOISE_REASONS = new Set(['OTHERHOST', 'UNICAST_IN_L2_MULTICAST', 'IPV6DISABLED', 'IPV6_NDISC_FRAG', 'IPV6_NDISC_HOP_LIMIT', 'IPV6_NDISC_BAD_CODE', 'IPV6_NDISC_BAD_OPTIONS', 'IPV6_NDISC_NS_OTHERHOST']);
+const MULTICAST_LOCATION = /^(ip6_mc_input|ip_mc_|igmp|mld_|ndisc_|ip6_input_finish|icmpv6_rcv|__udp4_lib_mcast|__udp6_lib_mcast)/;
+
+export function isNoise(g: DropGroup): boolean {
+  if (NOISE_REASONS.has(g.reason)) return true;
+  const mcast = isMulticastOrBroadcast(g.dst.ip);
+  if (mcast && (g.reason === 'NOT_SPECIFIED' || g.reason === 'NO_SOCKET' || g.reason === 'UNHANDLED_PROTO' || g.reason === 'IP_NOPROTO')) return true;
+  return g.reason === 'NOT_SPECIFIED' && MULTICAST_LOCATION.test(g.symbol ?? '');
+}
+
+export const noise: Rule = {
+  id: 'noise',
+  async run(ctx) {
+    const groups = ctx.drops(isNoise);
+    if (groups.length === 0) return;
+    const r = rollup(ctx, groups);
+    ctx.claim(groups);
+    const f: Finding = {
+      cause: 'noise', severity: 'info', impact: r.total / ctx.seconds, lost: r.total,
+      summary: `${n(r.total)} expected drops (multicast/broadcast nobody listens to, frames for other hosts, neighbour discovery) in ${new Set(groups.map((g) => g.netns)).size} namespaces — not a problem`,
+      explanation: 'Every namespace receives some multicast (IPv6 router solicitations, MLD reports, mDNS) and broadcast it has no listener for; the kernel drops it by design (often as NOT_SPECIFIED at ip6_mc_input). Collapsed here so it does not hide real causes.',
+      evidence: dropEvidence(ctx, groups, 6), check: [], fix: [], confidence: 'high',
+      flows: r.flows, reasons: r.reasons, noise: true,
+    };
+    ctx.add(f);
+  },
+};
