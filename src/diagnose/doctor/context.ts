@@ -48,6 +48,8 @@ export class Ctx {
   /** netns → causes found there (so generic counter findings do not repeat them). */
   readonly causes = new Map<number, Set<string>>();
   readonly findings: Finding[] = [];
+  /** Namespaces whose TCP retransmits/incoming loss some finding already explained. */
+  readonly tcpExplained = new Set<number>();
 
   constructor(readonly d: ContextDeps) {}
 
@@ -71,6 +73,11 @@ export class Ctx {
     return out;
   }
 
+  /** Drop groups some finding already explained. */
+  claimedDropGroups(): DropGroup[] {
+    return [...this.d.obs.drops.values()].filter((g) => this.claimedDrops.has(g.key));
+  }
+
   /** All TCP groups, claimed or not (for corroboration). */
   allTcp(pred: (g: TcpGroup) => boolean): TcpGroup[] {
     return [...this.d.obs.tcp.values()].filter(pred);
@@ -81,7 +88,13 @@ export class Ctx {
   }
 
   claim(groups: Array<DropGroup | TcpGroup>): void {
-    for (const g of groups) ('reason' in g ? this.claimedDrops : this.claimedTcp).add(g.key);
+    for (const g of groups) {
+      if ('reason' in g) this.claimedDrops.add(g.key);
+      else {
+        this.claimedTcp.add(g.key);
+        this.tcpExplained.add(g.netns);
+      }
+    }
   }
 
   /** Counter stats of a namespace whose name is listed (all interfaces), unclaimed ones only unless `all`. */

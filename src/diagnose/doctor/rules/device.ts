@@ -20,7 +20,7 @@ function netemLoss(q: QdiscInfo): string | undefined {
 function qdiscEvidence(q: QdiscInfo): Evidence {
   return {
     kind: 'qdisc', name: `${q.kind} ${q.handle} on ${q.dev}${q.root ? ' (root)' : ''}`,
-    value: `limit ${q.limit ?? '?'}, backlog ${q.backlog} bytes / ${q.qlen} packets now`,
+    value: `${q.limit !== undefined ? `limit ${q.limit}, ` : ''}backlog ${q.backlog} bytes / ${q.qlen} packets now`,
     detail: JSON.stringify(q.options).slice(0, 200),
   };
 }
@@ -47,6 +47,8 @@ export const qdiscOverflow: Rule = {
 function emit(ctx: Ctx, netns: number, dev: string | undefined, part: Parameters<typeof addDropFinding>[1]): void {
   const qs = (ctx.d.qdiscs.get(netns) ?? []).filter((q) => q.dev === dev);
   const cs = ctx.counters(netns, ['qdisc.drops', 'qdisc.overlimits', 'qdisc.requeues', 'dev.tx_dropped', 'TcpExt.TCPRetransFail', 'TcpExt.TCPSpuriousRtxHostQueues']).filter((c) => !c.iface || c.iface === dev);
+  // A qdisc drop is also an ENOBUFS for the sender: Udp SndbufErrors and Ip OutDiscards echo it.
+  ctx.claimCounters(ctx.counters(netns, ['Udp.SndbufErrors', 'Udp6.SndbufErrors', 'Ip.OutDiscards', 'Ip6.OutDiscards']));
   ctx.claimCounters(cs);
   const lost = cs.filter((c) => c.name === 'qdisc.drops').reduce((s, c) => s + c.delta, 0);
   const loss = qs.map(netemLoss).find(Boolean);
@@ -72,7 +74,7 @@ function emit(ctx: Ctx, netns: number, dev: string | undefined, part: Parameters
     f = addDropFinding(ctx, part, {
       ...common,
       cause: 'qdisc-overflow',
-      summary: (r) => `queue on ${dev ?? 'an interface'}${q ? ` (${q.kind} ${q.handle}, limit ${q.limit ?? '?'})` : ''} overflowed: ${n(Math.max(r.total, lost))} packets dropped${floodPhrase(r)}`,
+      summary: (r) => `queue on ${dev ?? 'an interface'}${q ? ` (${q.kind} ${q.handle}${q.limit !== undefined ? `, limit ${q.limit}` : ''})` : ''} overflowed: ${n(Math.max(r.total, lost))} packets dropped${floodPhrase(r)}`,
       explanation: 'Packets are queued in the interface\'s queueing discipline until the device (or a shaper\'s rate) lets them go. Senders faster than that fill the queue; beyond its limit (or a policer/AQM decision) the qdisc drops (QDISC_DROP, tc "dropped").',
       fix: [
         { change: `${p}tc qdisc change dev ${shq(dev ?? '<dev>')} ${q?.root ? 'root' : `parent ${q?.parent ?? '<parent>'}`} ${q?.kind ?? '<kind>'} limit <larger> …`, caveat: 'longer queues add latency (bufferbloat); fq_codel/cake keep latency low under load' },

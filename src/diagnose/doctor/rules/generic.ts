@@ -41,6 +41,15 @@ export const REASONS: Readonly<Record<string, R>> = {
   TCP_CLOSE: ['tcp-invalid-segment', 'the segment arrived for a closing connection'],
   TCP_OFOMERGE: ['unknown', 'out-of-order data merged into data already queued (duplicate)'],
   TCP_OLD_ACK: ['tcp-invalid-segment', 'an ACK for data already acknowledged'],
+  TCP_INVALID_SEQUENCE: ['tcp-invalid-segment', 'a segment outside the receive window (the two ends disagree on sequence numbers, or a sender overran a shrunken window)'],
+  TCP_INVALID_END_SEQUENCE: ['tcp-invalid-segment', 'a segment ending beyond the receive window'],
+  TCP_OLD_SEQUENCE: ['tcp-invalid-segment', 'a segment entirely before the receive window (an old retransmit)'],
+  TCP_INVALID_ACK_SEQUENCE: ['tcp-invalid-segment', 'an ACK for data never sent, or far too old'],
+  TCP_TOO_OLD_ACK: ['tcp-invalid-segment', 'an ACK too old to be valid'],
+  TCP_ACK_UNSENT_DATA: ['tcp-invalid-segment', 'an ACK for data not sent yet'],
+  TCP_OVERWINDOW: ['tcp-invalid-segment', 'data beyond the advertised receive window'],
+  TCP_OFO_DROP: ['socket-receive-buffer', 'out-of-order data dropped (no room in the receive window/memory)'],
+  TCP_ZEROWINDOW: ['socket-receive-buffer', 'data arrived while the receive window was zero'],
   TCP_MD5NOTFOUND: ['tcp-auth', 'TCP-MD5 signature expected but missing'],
   TCP_MD5UNEXPECTED: ['tcp-auth', 'TCP-MD5 signature present but not expected'],
   TCP_MD5FAILURE: ['tcp-auth', 'TCP-MD5 signature did not verify'],
@@ -87,10 +96,14 @@ export const byReason: Rule = {
   },
 };
 
+/** Counters that echo TCP loss (retransmits, timeouts): symptoms wherever a finding explained that namespace's TCP loss. */
+const TCP_ECHO = new Set(['path-loss', 'ack-path-loss', 'listen-queue-overflow']);
+const isEcho = (ctx: Parameters<Rule['run']>[0], c: CounterStat) => TCP_ECHO.has(c.info.cause ?? '') && ctx.tcpExplained.has(c.netns);
+
 export const counterOnly: Rule = {
   id: 'counter-only',
   async run(ctx) {
-    const leftover = ctx.counters(undefined, /./).filter((c) => c.info.loss && c.delta > 0);
+    const leftover = ctx.counters(undefined, /./).filter((c) => c.info.loss && c.delta > 0 && !isEcho(ctx, c));
     const by = new Map<string, CounterStat[]>();
     for (const c of leftover) {
       const k = `${c.netns}|${c.info.cause ?? 'unknown'}`;
@@ -122,7 +135,7 @@ export const counterOnly: Rule = {
 export const counterStorm: Rule = {
   id: 'counter-storm',
   async run(ctx) {
-    const storms = ctx.counters(undefined, /./).filter((c) => c.storm);
+    const storms = ctx.counters(undefined, /./).filter((c) => c.storm && !isEcho(ctx, c));
     const by = new Map<number, CounterStat[]>();
     for (const c of storms) by.set(c.netns, [...(by.get(c.netns) ?? []), c]);
     for (const [netns, cs] of by) {

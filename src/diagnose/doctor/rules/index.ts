@@ -11,7 +11,7 @@ import { tcpMemory, receiveBuffer } from './socket.js';
 import { reversePath, noRoute, neighbour, mtu } from './l3.js';
 import { qdiscOverflow, nicDrops, cpuBacklog } from './device.js';
 import { paws, ackStorm, checksum } from './tcp-state.js';
-import { pathLoss } from './path.js';
+import { pathLoss, tcpEcho } from './path.js';
 import { byReason, counterOnly, counterStorm, incomplete } from './generic.js';
 
 export const RULES: readonly Rule[] = [
@@ -22,6 +22,6 @@ export const RULES: readonly Rule[] = [
   reversePath, noRoute, neighbour, mtu,
   qdiscOverflow, cpuBacklog, nicDrops,
   paws, ackStorm, checksum,
-  pathLoss,
+  tcpEcho, pathLoss,
   byReason, counterOnly, counterStorm, incomplete,
 ];

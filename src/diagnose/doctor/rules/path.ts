@@ -14,6 +14,36 @@ import { inNs, severityOf, type Evidence, type Finding } from '../finding.js';
 import { counterEvidence, n, round, rollup, sum } from './common.js';
 
 const key = (s: Ep, d: Ep) => `${s.ip}|${s.port}>${d.ip}|${d.port}`;
+/** Fewer loss events than this on one connection direction in a window is not reported. */
+const MIN_EVENTS = 3;
+const svc = (e: Ep) => `${e.ip}|${e.port}`;
+
+/** TCP segments rejected for their sequence numbers: what a sender does after its data was dropped. */
+const SEQ_ECHO = new Set(['TCP_INVALID_SEQUENCE', 'TCP_INVALID_END_SEQUENCE', 'TCP_OLD_SEQUENCE', 'TCP_OFOMERGE', 'TCP_OVERWINDOW', 'TCP_OFO_DROP', 'TCP_ZEROWINDOW']);
+
+/**
+ * Symptoms of a drop another finding already explained: retransmits,
+ * incoming loss and out-of-window segments of the same data direction (same
+ * connection, or same destination service in the same namespace) belong to
+ * that finding. Duplicates and TCP_OLD_DATA are left to the ACK-path check:
+ * they point at the reverse direction.
+ */
+export const tcpEcho: Rule = {
+  id: 'tcp-echo',
+  async run(ctx) {
+    const conns = new Set<string>();
+    const services = new Set<string>();
+    for (const g of ctx.claimedDropGroups()) {
+      if (g.src.ip === undefined || g.dst.ip === undefined) continue;
+      conns.add(key(g.src, g.dst));
+      services.add(svc(g.dst));
+    }
+    if (conns.size === 0) return;
+    const explained = (s: Ep, d: Ep) => conns.has(key(s, d)) || services.has(svc(d));
+    ctx.claim(ctx.tcp((t) => t.action !== 'tcp-incoming-duplicate' && t.type !== 'syn' && explained(t.src, t.dst)));
+    ctx.claim(ctx.drops((g) => SEQ_ECHO.has(g.reason) && explained(g.src, g.dst)));
+  },
+};
 
 interface Dir {
   src: Ep;
@@ -23,6 +53,8 @@ interface Dir {
   fill: TcpGroup[];
   dup: TcpGroup[];
   oldData: DropGroup[];
+  /** Out-of-window segments at the receiver: retransmits of data it had. */
+  seqDrops: DropGroup[];
 }
 
 export const pathLoss: Rule = {
@@ -32,7 +64,7 @@ export const pathLoss: Rule = {
     const get = (s: Ep, d: Ep) => {
       const k = key(s, d);
       let x = dirs.get(k);
-      if (!x) dirs.set(k, (x = { src: s, dst: d, retx: [], ooo: [], fill: [], dup: [], oldData: [] }));
+      if (!x) dirs.set(k, (x = { src: s, dst: d, retx: [], ooo: [], fill: [], dup: [], oldData: [], seqDrops: [] }));
       return x;
     };
     for (const g of ctx.tcp((t) => !t.overflow && t.src.ip !== undefined && t.type !== 'synack')) {
@@ -43,20 +75,21 @@ export const pathLoss: Rule = {
       else d.dup.push(g);
     }
     for (const g of ctx.drops((g) => g.reason === 'TCP_OLD_DATA' && g.src.ip !== undefined)) get(g.src, g.dst).oldData.push(g);
+    for (const g of ctx.drops((g) => SEQ_ECHO.has(g.reason) && g.src.ip !== undefined)) {
+      const d = dirs.get(key(g.src, g.dst));
+      if (d) d.seqDrops.push(g);
+    }
     for (const d of dirs.values()) {
       const all = [...d.retx, ...d.ooo, ...d.fill, ...d.dup];
-      // Drops on this host of the same segments: those findings own the symptoms.
-      const local = ctx.allDrops((g) => g.src.ip === d.src.ip && g.src.port === d.src.port && g.dst.ip === d.dst.ip && g.dst.port === d.dst.port && g.reason !== 'TCP_OLD_DATA');
-      if (local.length > 0 && d.dup.length === 0 && d.oldData.length === 0) {
-        ctx.claim(all);
-        continue;
-      }
       const dup = sum(d.dup) + sum(d.oldData);
       const holes = sum(d.ooo) + sum(d.fill);
       const retx = sum(d.retx);
-      if (dup > 0 && dup >= holes && (retx === 0 || dup * 3 >= retx)) ackPath(ctx, d, dup, holes, retx);
+      // A lone spurious retransmit or reordered segment is normal TCP life, not a finding.
+      ctx.claim(d.seqDrops);
+      if (Math.max(dup, holes, retx) < MIN_EVENTS) ctx.claim([...all, ...d.oldData]);
+      else if (dup > 0 && dup >= holes && (retx === 0 || dup * 3 >= retx)) ackPath(ctx, d, dup, holes, retx);
       else if (retx > 0 || holes > 0) path(ctx, d, retx, holes);
-      else ctx.claim([...all]);
+      else ctx.claim([...all, ...d.oldData]);
     }
   },
 };

@@ -8,7 +8,7 @@ import { addDropFinding, configEvidence, counterEvidence, dropEvidence, floodPhr
 import { boundTo, type SocketInfo } from '../../config/sockets.js';
 
 const RCVBUF_REASONS = new Set(['SOCKET_RCVBUFF', 'SOCKET_BACKLOG', 'TCP_ZEROWINDOW', 'TCP_OFO_QUEUE_PRUNE', 'TCP_OFO_DROP']);
-const RCVBUF_COUNTERS = ['Udp.RcvbufErrors', 'Udp6.RcvbufErrors', 'UdpLite.RcvbufErrors', 'Udp.InErrors', 'Udp6.InErrors', 'TcpExt.TCPRcvQDrop', 'TcpExt.TCPBacklogDrop', 'TcpExt.TCPZeroWindowDrop', 'TcpExt.RcvPruned', 'TcpExt.OfoPruned', 'TcpExt.PruneCalled', 'TcpExt.TCPOFODrop'];
+const RCVBUF_COUNTERS = ['Udp.RcvbufErrors', 'Udp6.RcvbufErrors', 'UdpLite.RcvbufErrors', 'TcpExt.TCPRcvQDrop', 'TcpExt.TCPBacklogDrop', 'TcpExt.TCPZeroWindowDrop', 'TcpExt.RcvPruned', 'TcpExt.OfoPruned', 'TcpExt.PruneCalled', 'TcpExt.TCPOFODrop'];
 const RCVBUF_LOSS = ['Udp.RcvbufErrors', 'Udp6.RcvbufErrors', 'TcpExt.TCPRcvQDrop', 'TcpExt.TCPBacklogDrop', 'TcpExt.TCPZeroWindowDrop', 'TcpExt.RcvPruned', 'TcpExt.OfoPruned', 'TcpExt.TCPOFODrop'];
 const MEM_COUNTERS = ['TcpExt.TCPMemoryPressures', 'TcpExt.TCPMemoryPressuresChrono', 'TcpExt.TCPAbortOnMemory', 'TcpExt.PFMemallocDrop', 'Udp.MemErrors', 'Udp6.MemErrors'];
 

@@ -20,13 +20,15 @@ export const paws: Rule = {
       const cs = ctx.counters(netns, PAWS_COUNTERS);
       ctx.claimCounters(cs);
       const storm = cs.some((c) => c.storm);
+      // The receiver answers each rejected segment with a duplicate ACK until its rate limit skips them.
+      const loop = ctx.delta(netns, 'TcpExt.TCPACKSkippedPAWS') > 0;
       const lost = PAWS_LOSS.reduce((s, c) => s + ctx.delta(netns, c), 0);
       const sys = (await ctx.d.config(netns)?.sysctls()) ?? new Map<string, string>();
       const p = inNs(ctx.ns(netns));
       parts.forEach((part, i) => {
         const f = addDropFinding(ctx, part, {
           cause: 'tcp-timestamps-paws',
-          summary: (r) => `${storm ? 'TCP timestamp ACK loop: ' : ''}${n(Math.max(r.total, i === 0 ? lost : 0))} segments rejected by PAWS (their TCP timestamp is older than one already seen on the connection)${floodPhrase(r)}`,
+          summary: (r) => `${loop ? 'TCP timestamp ACK loop: ' : storm ? 'PAWS storm: ' : ''}${n(Math.max(r.total, i === 0 ? lost : 0))} segments rejected by PAWS (their TCP timestamp is older than one already seen on the connection)${floodPhrase(r)}`,
           explanation: 'PAWS (RFC 7323) drops a segment whose timestamp value is older than the last one accepted on the connection, and answers with a duplicate ACK. Two senders sharing one 4-tuple (NAT or a load balancer mixing backends, a reused TIME-WAIT port from a host with another clock, checkpoint/restore, a middlebox rewriting timestamps) make every segment of one of them "old": the receiver drops it and ACKs, the other side answers — an ACK loop (TcpExt PAWSEstab, TCPACKSkippedPAWS rising together).',
           evidence: [
             ...dropEvidence(ctx, part), ...(i === 0 ? counterEvidence(ctx, cs) : []),
@@ -84,7 +86,7 @@ export const ackStorm: Rule = {
 };
 
 const CSUM = new Set(['TCP_CSUM', 'UDP_CSUM', 'IP_CSUM', 'ICMP_CSUM', 'SKB_CSUM']);
-const CSUM_COUNTERS = ['Tcp.InCsumErrors', 'Udp.InCsumErrors', 'Udp6.InCsumErrors', 'IpExt.InCsumErrors', 'Icmp.InCsumErrors', 'Icmp6.InCsumErrors', 'UdpLite.InCsumErrors', 'Tcp.InErrs', 'Udp.InErrors', 'Udp6.InErrors', 'dev.rx_frame_errors'];
+const CSUM_COUNTERS = ['Tcp.InCsumErrors', 'Udp.InCsumErrors', 'Udp6.InCsumErrors', 'IpExt.InCsumErrors', 'Icmp.InCsumErrors', 'Icmp6.InCsumErrors', 'UdpLite.InCsumErrors'];
 
 export const checksum: Rule = {
   id: 'checksum-error',
