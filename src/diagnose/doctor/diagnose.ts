@@ -49,6 +49,10 @@ export async function attributeAll(i: Pick<DiagnoseInput, 'obs' | 'pool' | 'tool
       out.set(netns, { perGroup: new Map(), deltas: [], sources: [], unavailable: i.tools.has('nft') ? 'the namespace\'s rules could not be read' : 'nft not found' });
       return;
     }
+    if (after.sources.length === 0 && after.missing.length > 0) {
+      out.set(netns, { perGroup: new Map(), deltas: [], sources: [], unavailable: `${after.missing.join(', ')} not found` });
+      return;
+    }
     const a = attribute(before.ruleset, after.ruleset, groups.map(dropFlowOf));
     const anchor = i.pool.get(netns);
     const named = [...a.perFlow.values()].flatMap((x) => x.candidates.map((c) => c.rule).filter((r) => r !== undefined));
@@ -74,7 +78,6 @@ export async function diagnose(i: DiagnoseInput): Promise<Finding[]> {
     return c;
   };
   const netfilter = await attributeAll(i);
-  for (const [, nf] of netfilter) if (nf.unavailable === 'nft not found') notChecked('nft', 'naming the nftables rule behind NETFILTER_DROP');
   const ctx = new Ctx({
     obs: i.obs, namespaces, config, netfilter, qdiscs: i.qdiscs, tools: i.tools,
     notChecked: i.notChecked, unreadable: i.unreadable, untraced: i.untraced, softnetWorstCpu: i.softnetWorstCpu,

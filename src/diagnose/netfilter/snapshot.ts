@@ -16,12 +16,15 @@ export interface RulesetSnapshot {
   ruleset: Ruleset;
   /** What was read: "nft", "iptables-legacy", ... */
   sources: string[];
+  /** Tools that were needed but not found. */
+  missing: string[];
 }
 
 export async function snapshotRuleset(a: Anchor, tools: Tools, notChecked: (t: ToolName, what: string) => void, now = Date.now): Promise<RulesetSnapshot> {
   const ns = a.netns.self ? undefined : a.handle();
   const rules: Ruleset = { rules: [], chains: [] };
   const sources: string[] = [];
+  const missing: string[] = [];
   const jobs: Array<Promise<void>> = [];
   const add = (rs: Ruleset, src: string) => {
     rules.rules.push(...rs.rules);
@@ -32,7 +35,10 @@ export async function snapshotRuleset(a: Anchor, tools: Tools, notChecked: (t: T
     if (r.code === 0 && r.stdout.trim()) add(parseNftJson(JSON.parse(r.stdout)), 'nft');
     else if (r.code === 0) sources.push('nft');
   }, (e) => {
-    if (e instanceof ToolMissing) notChecked(e.tool, 'nftables rules');
+    if (e instanceof ToolMissing) {
+      notChecked(e.tool, 'naming the nftables rule behind NETFILTER_DROP');
+      missing.push(e.tool);
+    }
   }));
   const dir = a.procNet();
   for (const [names, tool] of [['ip_tables_names', 'iptables-legacy-save'], ['ip6_tables_names', 'ip6tables-legacy-save']] as const) {
@@ -41,11 +47,14 @@ export async function snapshotRuleset(a: Anchor, tools: Tools, notChecked: (t: T
     jobs.push(runTool(tools, tool, ['-c'], { netns: ns, timeoutMs: 10_000 }).then((r) => {
       if (r.code === 0) add(parseIptablesSave(r.stdout, tool === 'iptables-legacy-save' ? 'iptables-legacy' : 'ip6tables-legacy'), tool.replace('-save', ''));
     }, (e) => {
-      if (e instanceof ToolMissing) notChecked(e.tool, 'iptables-legacy rules');
+      if (e instanceof ToolMissing) {
+        notChecked(e.tool, 'naming the iptables-legacy rule behind NETFILTER_DROP');
+        missing.push(e.tool);
+      }
     }));
   }
   await Promise.all(jobs);
-  return { at: now(), ruleset: rules, sources };
+  return { at: now(), ruleset: rules, sources, missing };
 }
 
 /** Fill `text` of nft rules from `nft -a list ruleset` (as the user wrote them). */
