@@ -33,7 +33,7 @@ export function findingsOf(run: DoctorRun, cause: string, netns?: number): Array
 }
 
 export function describe(run: DoctorRun): string {
-  return run.findings.map((f) => `${f.droptrace.finding.severity} ${f.droptrace.finding.cause}: ${f.droptrace.finding.summary}`).join('\n') + '\n' + run.stderr.join('\n');
+  return run.findings.map((f) => `${f.droptrace.finding.severity} ${f.droptrace.finding.cause} [${f.droptrace.netns?.name ?? f.droptrace.netns?.inode ?? '-'}]: ${f.droptrace.finding.summary}\n    ${(f.droptrace.finding.evidence as any[]).map((e) => `${e.kind} ${e.name}=${e.value}`).join('; ')}`).join('\n') + '\n' + run.stderr.join('\n');
 }
 
 /** Evidence row of a finding by kind and name (prefix). */

@@ -14,6 +14,10 @@ export interface CounterInfo {
   cause?: string;
   /** True when each increment is a packet the kernel lost (used for counter-only findings). */
   loss?: boolean;
+  /** A sum of other counters (Udp InErrors = RcvbufErrors + InCsumErrors + ...): an echo where those are explained. */
+  aggregate?: boolean;
+  /** Causes this counter also rises with (ICMP errors sent for closed ports, ...): an echo where one of them is found. */
+  echoOf?: readonly string[];
 }
 
 type Row = [name: string, floor: number, cause: string | undefined, loss: boolean, meaning: string];
@@ -167,7 +171,22 @@ const ROWS: Row[] = [
   ['qdisc.requeues', 100, 'qdisc-overflow', false, 'packets the device refused and the qdisc had to requeue (driver busy)'],
 ];
 
-export const CATALOG: ReadonlyMap<string, CounterInfo> = new Map(ROWS.map(([n, floor, cause, loss, meaning]) => [n, { floor, cause, loss, meaning }]));
+const AGGREGATES = new Set(['Tcp.InErrs', 'Udp.InErrors', 'Udp6.InErrors', 'Icmp.InErrors', 'Icmp6.InErrors', 'Ip.InDiscards', 'Ip.OutDiscards', 'Ip6.InDiscards', 'Ip6.OutDiscards', 'dev.rx_errors', 'dev.tx_errors']);
+
+const UNREACH = ['no-listener', 'no-route', 'firewall-rule', 'neighbour-failure', 'reverse-path-filter'];
+const ECHOES: Record<string, readonly string[]> = {
+  'Icmp.OutDestUnreachs': UNREACH, 'Icmp6.OutDestUnreachs': UNREACH,
+  'Icmp.OutRateLimitGlobal': UNREACH, 'Icmp.OutRateLimitHost': UNREACH, 'Icmp6.OutRateLimitHost': UNREACH,
+  'Icmp.InDestUnreachs': UNREACH, 'Icmp6.InDestUnreachs': UNREACH,
+  'Tcp.OutRsts': ['no-listener', 'firewall-rule', 'listen-queue-overflow'],
+  'Tcp.AttemptFails': ['no-listener', 'firewall-rule', 'listen-queue-overflow', 'conntrack-table-full', 'path-loss'],
+  'IpExt.InNoRoutes': ['reverse-path-filter'],
+  'TcpExt.EmbryonicRsts': ['listen-queue-overflow', 'no-listener'],
+};
+
+export const CATALOG: ReadonlyMap<string, CounterInfo> = new Map(ROWS.map(([n, floor, cause, loss, meaning]) => [n, {
+  floor, cause, loss, meaning, ...(AGGREGATES.has(n) ? { aggregate: true } : {}), ...(ECHOES[n] ? { echoOf: ECHOES[n] } : {}),
+}]));
 
 /** Counters not in the table but named like losses are watched too, with a generic line. */
 const GENERIC_LOSS = /(Drop|Discard|Overflow|Fail|Err|Prune|Abort|Reject|Miss|NoPort|NoRoute|Csum)/;

@@ -98,7 +98,12 @@ export const byReason: Rule = {
 
 /** Counters that echo TCP loss (retransmits, timeouts): symptoms wherever a finding explained that namespace's TCP loss. */
 const TCP_ECHO = new Set(['path-loss', 'ack-path-loss', 'listen-queue-overflow']);
-const isEcho = (ctx: Parameters<Rule['run']>[0], c: CounterStat) => TCP_ECHO.has(c.info.cause ?? '') && ctx.tcpExplained.has(c.netns);
+const isEcho = (ctx: Parameters<Rule['run']>[0], c: CounterStat) =>
+  (TCP_ECHO.has(c.info.cause ?? '') && ctx.tcpExplained.has(c.netns))
+  // A sum of other counters, in a namespace where a finding explains losses already.
+  || (c.info.aggregate === true && (ctx.causes.get(c.netns)?.size ?? 0) > 0)
+  // Its own cause, or one it is known to rise with, is already a finding here.
+  || [c.info.cause, ...(c.info.echoOf ?? [])].some((x) => x !== undefined && ctx.causes.get(c.netns)?.has(x));
 
 export const counterOnly: Rule = {
   id: 'counter-only',
