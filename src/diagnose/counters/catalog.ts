@@ -149,6 +149,13 @@ const ROWS: Row[] = [
   ['softnet.dropped', 1, 'cpu-backlog-overflow', true, 'packets dropped because a CPU\'s input backlog was full (netdev_max_backlog)'],
   ['softnet.time_squeeze', 100, 'cpu-backlog-overflow', false, 'times packet processing ran out of budget with work left (netdev_budget)'],
   ['softnet.flow_limit_count', 1, 'cpu-backlog-overflow', true, 'packets dropped by the per-flow backlog limit (flow_limit)'],
+  // Neighbour tables (/proc/net/stat/arp_cache, ndisc_cache: host-wide)
+  ['neigh.arp_cache.unresolved_discards', 1, 'neighbour-failure', true, 'IPv4 packets discarded while waiting for ARP (queue full or resolution failed), all namespaces'],
+  ['neigh.arp_cache.table_fulls', 1, 'neighbour-failure', false, 'times the ARP table was full (gc_thresh3), all namespaces'],
+  ['neigh.arp_cache.res_failed', 10, 'neighbour-failure', false, 'ARP resolutions that failed, all namespaces'],
+  ['neigh.ndisc_cache.unresolved_discards', 1, 'neighbour-failure', true, 'IPv6 packets discarded while waiting for neighbour discovery, all namespaces'],
+  ['neigh.ndisc_cache.table_fulls', 1, 'neighbour-failure', false, 'times the IPv6 neighbour table was full (gc_thresh3), all namespaces'],
+  ['neigh.ndisc_cache.res_failed', 10, 'neighbour-failure', false, 'neighbour-discovery resolutions that failed, all namespaces'],
   // Connection tracking (/proc/net/stat/nf_conntrack, per netns)
   ['nf_conntrack.drop', 1, 'conntrack-table-full', true, 'packets dropped because a conntrack entry could not be created (table full: nf_conntrack_max)'],
   ['nf_conntrack.early_drop', 1, 'conntrack-table-full', false, 'conntrack entries evicted early to make room (table full)'],
@@ -198,7 +205,7 @@ export function counterInfo(name: string, source: CounterSource): CounterInfo | 
   if (source === 'ethtool') return { floor: 1, cause: 'nic-rx-drops', loss: true, meaning: 'NIC driver statistic (ethtool -S): see the driver\'s documentation' };
   // MPTCP counters are their own subsystem: left to MPTCP tools.
   if (source === 'netstat' && name.startsWith('MPTcpExt.')) return undefined;
-  if (source === 'nf_conntrack' || source === 'dev' || source === 'qdisc' || source === 'softnet') return undefined;
+  if (source === 'nf_conntrack' || source === 'dev' || source === 'qdisc' || source === 'softnet' || source === 'neigh') return undefined;
   const short = name.slice(name.indexOf('.') + 1);
   if (GENERIC_LOSS.test(short)) return { floor: 10, meaning: `kernel counter ${name} (not described in droptrace's catalog; named like a loss)` };
   return undefined;

@@ -2,7 +2,10 @@
 // they test on fixtures copied from a real machine (test/fixtures/procfs/).
 import { parseSnmp } from '../../enrich/kernel-counters.js';
 
-export type CounterSource = 'snmp' | 'netstat' | 'snmp6' | 'softnet' | 'nf_conntrack' | 'dev' | 'qdisc' | 'ethtool';
+export type CounterSource = 'snmp' | 'netstat' | 'snmp6' | 'softnet' | 'nf_conntrack' | 'neigh' | 'dev' | 'qdisc' | 'ethtool';
+
+/** Counters that are the same from every namespace (one kernel-wide table): read once, under the host. */
+export const HOST_WIDE: ReadonlySet<CounterSource> = new Set(['softnet', 'neigh']);
 
 export interface CounterSample {
   /** Dotted name: "TcpExt.ListenDrops", "Udp6.RcvbufErrors", "dev.rx_dropped", "qdisc.drops", "softnet.dropped". */
@@ -62,6 +65,14 @@ export function parseSoftnet(text: string): { samples: CounterSample[]; worstCpu
  * Column names differ between kernels, so they are read from the header.
  */
 export function parseConntrackStat(text: string): { samples: CounterSample[]; entries?: number } {
+  return parseStatTable(text, 'nf_conntrack', 'nf_conntrack');
+}
+
+/**
+ * The /proc/net/stat/* layout (nf_conntrack, arp_cache, ndisc_cache): a
+ * header of names, one hex row per CPU; `entries` is a size, the rest counts.
+ */
+export function parseStatTable(text: string, prefix: string, source: CounterSource): { samples: CounterSample[]; entries?: number } {
   const lines = text.split('\n').filter((l) => l.trim());
   if (lines.length < 2) return { samples: [] };
   const head = lines[0].trim().split(/\s+/);
@@ -75,7 +86,7 @@ export function parseConntrackStat(text: string): { samples: CounterSample[]; en
       else sums.set(h, (sums.get(h) ?? 0) + v[i]);
     });
   }
-  return { samples: [...sums].map(([h, value]) => ({ name: `nf_conntrack.${h}`, source: 'nf_conntrack' as const, value })), entries };
+  return { samples: [...sums].map(([h, value]) => ({ name: `${prefix}.${h}`, source, value })), entries };
 }
 
 // /proc/net/dev (dev_seq_printf_stats): rx "drop" = rx_dropped + rx_missed_errors,

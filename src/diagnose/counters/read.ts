@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { Anchor } from '../netns/anchor.js';
 import { runTool, type Tools } from '../exec/tools.js';
 import {
+  parseStatTable,
   parseConntrackStat, parseEthtoolStats, parseNetDev, parseQdiscs, parseSnmp6, parseSnmpFile, parseSoftnet, qdiscSamples,
   type CounterSample, type QdiscInfo,
 } from './parse.js';
@@ -81,6 +82,16 @@ export async function readNamespaceCounters(a: Anchor, o: ReadOptions): Promise<
 export function readSoftnet(procRoot = '/proc') {
   const t = readText(join(procRoot, 'net', 'softnet_stat'));
   return t === undefined ? undefined : parseSoftnet(t);
+}
+
+/** Host-wide neighbour-table counters: ARP and NDP tables are shared by every namespace. */
+export function readNeighStats(procRoot = '/proc') {
+  const out = [];
+  for (const t of ['arp_cache', 'ndisc_cache']) {
+    const text = readText(join(procRoot, 'net', 'stat', t));
+    if (text) out.push(...parseStatTable(text, `neigh.${t}`, 'neigh').samples);
+  }
+  return out;
 }
 
 /**

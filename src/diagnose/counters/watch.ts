@@ -3,7 +3,7 @@
 import { AnchorPool } from '../netns/pool.js';
 import type { Tools } from '../exec/tools.js';
 import { RateTracker, type Baseline, type CounterRow, type RateOptions } from './rates.js';
-import { physicalInterfaces, readNamespaceCounters, readSoftnet, type NetnsCounters } from './read.js';
+import { physicalInterfaces, readNamespaceCounters, readSoftnet, readNeighStats, type NetnsCounters } from './read.js';
 import { selfNetnsInode } from '../netns/namespaces.js';
 
 export interface WatchOptions {
@@ -19,6 +19,8 @@ export interface WatchOptions {
   baselines?: ReadonlyMap<string, Baseline>;
   /** Read NIC driver counters (ethtool -S) of physical interfaces. */
   ethtool?: boolean;
+  /** Also the host-wide counters (softnet, neighbour tables); default true. */
+  hostWide?: boolean;
   now?: () => number;
 }
 
@@ -70,18 +72,18 @@ export class CounterWatch {
     const at = this.now();
     const rows: CounterRow[] = [];
     for (const s of snapshots) if (!s.unreadable) rows.push(...this.tracker.update({ inode: s.inode, name: s.name }, s.samples, s.at));
-    // softnet_stat is host-wide: reported once, under our own namespace.
+    // softnet_stat and the neighbour tables are host-wide: read once, under
+    // our own namespace, whatever namespaces are watched (their findings quote them).
     let softnetWorstCpu: Tick['softnetWorstCpu'];
-    const self = anchors.find((a) => a.netns.self);
-    if (self || (!this.o.only?.size && this.selfInode !== undefined)) {
+    if (this.selfInode !== undefined && this.o.hostWide !== false) {
+      const self = anchors.find((a) => a.netns.self);
+      const ns = self ? { inode: self.netns.inode, name: self.netns.name } : { inode: this.selfInode };
       const sn = readSoftnet(this.o.procRoot);
-      if (sn) {
-        const ns = self ? { inode: self.netns.inode, name: self.netns.name } : { inode: this.selfInode! };
-        rows.push(...this.tracker.update(ns, sn.samples, at));
-        const snap = snapshots.find((s) => s.inode === ns.inode);
-        if (snap) snap.samples.push(...sn.samples);
-        softnetWorstCpu = sn.worstCpu;
-      }
+      const host = [...(sn?.samples ?? []), ...readNeighStats(this.o.procRoot)];
+      rows.push(...this.tracker.update(ns, host, at));
+      const snap = snapshots.find((s) => s.inode === ns.inode);
+      if (snap) snap.samples.push(...host);
+      softnetWorstCpu = sn?.worstCpu;
     }
     return { at, snapshots, rows, softnetWorstCpu };
   }

@@ -39,6 +39,12 @@ export interface ContextDeps {
   /** Signals that were not traced (degraded or unavailable), with why. */
   untraced: string[];
   softnetWorstCpu?: { cpu: number; dropped: number };
+  /**
+   * Host-wide counters (softnet, neighbour tables) may make findings of their
+   * own: not when the diagnosis is limited to some namespaces (they would
+   * report other namespaces' trouble); then they only back those namespaces' findings.
+   */
+  hostWideStandalone: boolean;
 }
 
 export class Ctx {

@@ -27,6 +27,7 @@ export interface DiagnoseInput {
   unreadable: Map<number, string>;
   untraced: string[];
   softnetWorstCpu?: { cpu: number; dropped: number };
+  hostWideStandalone: boolean;
   rules?: readonly Rule[];
 }
 
@@ -80,7 +81,7 @@ export async function diagnose(i: DiagnoseInput): Promise<Finding[]> {
   const netfilter = await attributeAll(i);
   const ctx = new Ctx({
     obs: i.obs, namespaces, config, netfilter, qdiscs: i.qdiscs, tools: i.tools,
-    notChecked: i.notChecked, unreadable: i.unreadable, untraced: i.untraced, softnetWorstCpu: i.softnetWorstCpu,
+    notChecked: i.notChecked, unreadable: i.unreadable, untraced: i.untraced, softnetWorstCpu: i.softnetWorstCpu, hostWideStandalone: i.hostWideStandalone,
   });
   for (const r of i.rules ?? RULES) await r.run(ctx);
   return rankFindings(ctx.findings);

@@ -122,6 +122,7 @@ export async function runDoctor(o: DoctorOptions): Promise<DoctorResult> {
     const findings = await diagnose({
       obs, pool: watch.pool, tools, rulesBefore, rulesAfter, qdiscs, notChecked, unreadable, untraced,
       softnetWorstCpu: ticks.map((t) => t.softnetWorstCpu).filter(Boolean).pop(),
+      hostWideStandalone: o.only.size === 0,
     });
     return { findings, obs, namespaces: watch.pool.list().length, signals: session.included.map((s) => `${s.signal} (${s.variant})`), reportMs: Date.now() - stopAt };
   } finally {

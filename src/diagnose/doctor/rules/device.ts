@@ -129,7 +129,7 @@ export const cpuBacklog: Rule = {
     const groups = ctx.drops((g) => g.reason === 'CPU_BACKLOG');
     const cs = ctx.counters(undefined, ['softnet.dropped', 'softnet.flow_limit_count', 'softnet.time_squeeze']);
     const lost = cs.filter((c) => c.name !== 'softnet.time_squeeze').reduce((s, c) => s + c.delta, 0);
-    if (groups.length === 0 && lost === 0) return;
+    if (groups.length === 0 && (lost === 0 || !ctx.d.hostWideStandalone)) return;
     ctx.claimCounters(cs);
     const self = [...ctx.d.namespaces.values()].find((x) => x.self);
     const netns = groups[0]?.netns ?? cs[0]?.netns ?? self?.inode ?? 0;

@@ -6,6 +6,7 @@ import { inNs, severityOf, type Finding } from '../finding.js';
 import { addDropFinding, counterEvidence, dropEvidence, floodPhrase, n, splitBy } from './common.js';
 import { TOOL_PURPOSE, type ToolName } from '../../exec/tools.js';
 import type { CounterStat } from '../observe.js';
+import { HOST_WIDE } from '../../counters/parse.js';
 
 type R = [cause: string, words: string];
 
@@ -99,7 +100,8 @@ export const byReason: Rule = {
 /** Counters that echo TCP loss (retransmits, timeouts): symptoms wherever a finding explained that namespace's TCP loss. */
 const TCP_ECHO = new Set(['path-loss', 'ack-path-loss', 'listen-queue-overflow']);
 const isEcho = (ctx: Parameters<Rule['run']>[0], c: CounterStat) =>
-  (TCP_ECHO.has(c.info.cause ?? '') && ctx.tcpExplained.has(c.netns))
+  (HOST_WIDE.has(c.source) && !ctx.d.hostWideStandalone)
+  || (TCP_ECHO.has(c.info.cause ?? '') && ctx.tcpExplained.has(c.netns))
   // A sum of other counters, in a namespace where a finding explains losses already.
   || (c.info.aggregate === true && (ctx.causes.get(c.netns)?.size ?? 0) > 0)
   // Its own cause, or one it is known to rise with, is already a finding here.

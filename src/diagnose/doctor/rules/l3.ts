@@ -114,8 +114,13 @@ export const neighbour: Rule = {
       const sys = (await cfg?.sysctls()) ?? new Map<string, string>();
       const reasons = new Set(part.map((g) => g.reason));
       const p = inNs(ctx.ns(netns));
+      // The neighbour tables are host-wide: their discard counters cover every namespace.
+      const family = part[0].l3 === 'ipv6' ? 'ndisc_cache' : 'arp_cache';
+      const cs = ctx.counters(undefined, [`neigh.${family}.unresolved_discards`, `neigh.${family}.table_fulls`, `neigh.${family}.res_failed`], true);
+      ctx.claimCounters(cs);
       const evidence: Evidence[] = [
         ...dropEvidence(ctx, part),
+        ...counterEvidence(ctx, cs).map((e) => ({ ...e, detail: `${e.detail} (host-wide)` })),
         ...(route ? [{ kind: 'route' as const, name: `ip route get ${dst}`, value: route.text }] : []),
         ...(neigh ? [{ kind: 'neighbour' as const, name: `neighbour ${hop}${neigh.dev ? ` dev ${neigh.dev}` : ''}`, value: neigh.state.join(',') || 'unknown', detail: neigh.lladdr ? `lladdr ${neigh.lladdr}` : 'no link-layer address learned' }] : hop ? [{ kind: 'neighbour' as const, name: `neighbour ${hop}`, value: 'no entry now', detail: 'resolution failed and the entry was removed, or never created' }] : []),
         ...(dev ? configEvidence(`net.ipv4.neigh.${dev}.unres_qlen_bytes`, sys.get(`net.ipv4.neigh.${dev}.unres_qlen_bytes`), 'bytes queued per unresolved neighbour before dropping (NEIGH_QUEUEFULL)') : []),
