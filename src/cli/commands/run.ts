@@ -16,6 +16,8 @@ import { Reconciler } from '../../aggregate/reconcile.js';
 import { readCountersViaNsenter } from '../../enrich/kernel-counters.js';
 import { findNetnsHandles } from '../../enrich/interfaces.js';
 import type { EcsRecord, Sink } from '../../record/ecs.js';
+import { WindowDiagnoser } from '../../diagnose/window/window-diagnoser.js';
+import { resolveNetnsArgs } from '../../diagnose/netns/select.js';
 
 export function builder(y: Argv) {
   // Every option comes from one schema (src/config/schema.ts): flags > env
@@ -69,8 +71,13 @@ export async function handler(argv: Record<string, unknown>): Promise<void> {
     readCounters: readCountersViaNsenter,
     netnsPath: (ino) => nsPaths.get(ino) ?? (nsPaths = handles()).get(ino),
   });
+  // Counters and findings per window (and rule.* on NETFILTER_DROP flow records).
+  const diag = a.diagnose
+    ? new WindowDiagnoser({ hostName: host, stateDir: a['state-dir'], only: resolveNetnsArgs(a['filter-netns'], 'filter-netns'), write: (r) => set.write(r), log })
+    : null;
   const emit = (r: EcsRecord) => {
     reconciler.observe(r);
+    if (diag?.observe(r)) return;
     set.write(r);
   };
   let pending: Promise<void> = Promise.resolve();
@@ -86,6 +93,7 @@ export async function handler(argv: Record<string, unknown>): Promise<void> {
     onRecord: emit,
     onWindowClosed: (w) => {
       pending = pending.then(async () => {
+        await diag?.closeWindow(w);
         for (const r of await reconciler.closeWindow(w.startIso, w.endIso)) set.write(r);
       });
     },
@@ -114,6 +122,7 @@ export async function handler(argv: Record<string, unknown>): Promise<void> {
     log(`stats: ${s.events} events, ${s.windows} windows, ${s.flowRecords} flow records, ${s.overflowCount} overflowed, ${s.lost} lost, ${s.suppressed} suppressed, ${s.kernelMissed} skipped by the kernel (BPF recursion), ${s.restarts} restarts, ${s.undecodable} undecodable, ${s.strayEntries} stray, ${set.records} records out`);
   };
 
+  await diag?.start();
   await session.start();
   log(`tracing ${session.included.map((s) => `${s.signal} (${s.variant})`).join(', ')}; windows of ${interval} s`);
   const timer = setInterval(() => selfStats(false), statsEvery);
@@ -125,6 +134,8 @@ export async function handler(argv: Record<string, unknown>): Promise<void> {
     await session.stop();
     session.finishFlows();
     await pending;
+    diag?.flushHeld();
+    diag?.close();
     selfStats(true);
     await set.flush();
     await set.close();

@@ -68,6 +68,17 @@ export interface CounterStat {
 const ep = (e: { ip?: string; port?: number } | undefined): Ep => (e ? { ip: e.ip, port: e.port } : {});
 const epKey = (e: Ep) => `${e.ip ?? '*'}:${e.port ?? '*'}`;
 
+function locationOf(loc: Record<string, any> | undefined): string | undefined {
+  return loc ? (loc.symbol ? `${loc.symbol}+0x${Number(loc.offset ?? 0).toString(16)}${loc.module ? ` [${loc.module}]` : ''}` : loc.address) : undefined;
+}
+
+/** The group a drop flow record falls in, without its source (the bounded fallback) and with it. */
+export function dropKeys(r: EcsRecord): { base: string; full: string } {
+  const dt = r.droptrace as Record<string, any>;
+  const base = `${Number(dt.netns?.inode ?? 0)}|${r.event.reason}|${locationOf(dt.drop?.location)}|${r.network?.direction}|${dt.path}|${r.network?.transport}|${epKey(ep(r.destination))}|${r.observer?.ingress?.interface?.name ?? ''}|${r.observer?.egress?.interface?.name ?? ''}`;
+  return { base, full: `${base}|${epKey(ep(r.source))}` };
+}
+
 export class Observation {
   readonly drops = new Map<string, DropGroup>();
   readonly tcp = new Map<string, TcpGroup>();
@@ -99,11 +110,12 @@ export class Observation {
     const l3 = r.network?.type;
     if (r.event.action === 'packet-dropped') {
       const loc = dt.drop?.location;
-      const location = loc ? (loc.symbol ? `${loc.symbol}+0x${Number(loc.offset ?? 0).toString(16)}${loc.module ? ` [${loc.module}]` : ''}` : loc.address) : undefined;
+      const location = locationOf(loc);
       let src = ep(r.source);
       const dst = ep(r.destination);
-      const base = `${netns}|${r.event.reason}|${location}|${r.network?.direction}|${dt.path}|${r.network?.transport}|${epKey(dst)}|${r.observer?.ingress?.interface?.name ?? ''}|${r.observer?.egress?.interface?.name ?? ''}`;
-      let key = `${base}|${epKey(src)}`;
+      const keys = dropKeys(r);
+      const base = keys.base;
+      let key = keys.full;
       if (!this.drops.has(key) && this.drops.size >= this.maxGroups) {
         src = {};
         key = `${base}|*`;

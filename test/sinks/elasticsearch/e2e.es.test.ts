@@ -31,6 +31,8 @@ const TYPE_OF: Record<string, 'logs' | 'metrics'> = {
   'droptrace.retransmits': 'logs',
   'droptrace.flows': 'metrics',
   'droptrace.stats': 'metrics',
+  'droptrace.counters': 'metrics',
+  'droptrace.findings': 'logs',
 };
 
 /** Credentials, if the node needs any, come from the environment like droptrace's own. */
