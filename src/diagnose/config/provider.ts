@@ -25,7 +25,16 @@ export interface Neighbour {
   lladdr?: string;
 }
 
-export class NetnsConfig {
+/** What rules read about a namespace's configuration (NetnsConfig, or a fixture in tests). */
+export interface ConfigSource {
+  sysctls(): Promise<Map<string, string>>;
+  sockets(): Promise<SocketInfo[] | undefined>;
+  neighbours(): Promise<Neighbour[] | undefined>;
+  route(dst: string): Promise<RouteAnswer | undefined>;
+  sockstat(): Map<string, number>;
+}
+
+export class NetnsConfig implements ConfigSource {
   private sysctlP?: Promise<Map<string, string>>;
   private socketsP?: Promise<SocketInfo[] | undefined>;
   private neighP?: Promise<Neighbour[] | undefined>;

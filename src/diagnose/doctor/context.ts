@@ -2,7 +2,7 @@
 // on demand), rule attributions, and which drops/counters earlier rules have
 // already explained (claimed), so nothing is explained twice.
 import type { Observation, DropGroup, TcpGroup, CounterStat } from './observe.js';
-import type { NetnsConfig } from '../config/provider.js';
+import type { ConfigSource } from '../config/provider.js';
 import type { Attribution, RuleDelta } from '../netfilter/attribute.js';
 import type { QdiscInfo } from '../counters/parse.js';
 import type { Finding } from './finding.js';
@@ -28,7 +28,7 @@ export interface NetfilterResult {
 export interface ContextDeps {
   obs: Observation;
   namespaces: Map<number, NsInfo>;
-  config: (netns: number) => NetnsConfig | undefined;
+  config: (netns: number) => ConfigSource | undefined;
   netfilter: Map<number, NetfilterResult>;
   qdiscs: Map<number, QdiscInfo[]>;
   tools: Tools;

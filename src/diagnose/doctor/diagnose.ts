@@ -9,15 +9,18 @@ import { rankFindings } from './rank.js';
 import type { Finding } from './finding.js';
 import type { Tools, ToolName } from '../exec/tools.js';
 import type { AnchorPool } from '../netns/pool.js';
-import { NetnsConfig } from '../config/provider.js';
+import { NetnsConfig, type ConfigSource } from '../config/provider.js';
 import { attribute, type DropFlow } from '../netfilter/attribute.js';
 import { fillRuleText, type RulesetSnapshot } from '../netfilter/snapshot.js';
 import type { QdiscInfo } from '../counters/parse.js';
 import type { Rule } from './context.js';
 
+/** The namespaces' anchors (an AnchorPool; an empty view in unit tests). */
+export type PoolView = Pick<AnchorPool, 'list' | 'get'>;
+
 export interface DiagnoseInput {
   obs: Observation;
-  pool: AnchorPool;
+  pool: PoolView;
   tools: Tools;
   /** Rule snapshots at the start and end of the window, per namespace. */
   rulesBefore: Map<number, RulesetSnapshot>;
@@ -29,6 +32,9 @@ export interface DiagnoseInput {
   softnetWorstCpu?: { cpu: number; dropped: number };
   hostWideStandalone: boolean;
   rules?: readonly Rule[];
+  /** Overrides (tests): configuration per namespace, namespace names. */
+  configFor?: (netns: number) => ConfigSource | undefined;
+  namespaces?: Map<number, NsInfo>;
 }
 
 export function dropFlowOf(g: DropGroup): DropFlow {
@@ -72,13 +78,15 @@ export async function diagnose(i: DiagnoseInput): Promise<Finding[]> {
     if (!s) i.notChecked.set(tool, (s = new Set()));
     s.add(what);
   };
-  const config = (netns: number) => {
+  const config = (netns: number): ConfigSource | undefined => {
+    if (i.configFor) return i.configFor(netns);
     let c = configs.get(netns);
     const anchor = i.pool.get(netns);
     if (!c && anchor && anchor.procNet()) configs.set(netns, (c = new NetnsConfig(anchor, i.tools, notChecked)));
     return c;
   };
   const netfilter = await attributeAll(i);
+  for (const [k, v] of i.namespaces ?? []) namespaces.set(k, v);
   const ctx = new Ctx({
     obs: i.obs, namespaces, config, netfilter, qdiscs: i.qdiscs, tools: i.tools,
     notChecked: i.notChecked, unreadable: i.unreadable, untraced: i.untraced, softnetWorstCpu: i.softnetWorstCpu, hostWideStandalone: i.hostWideStandalone,
