@@ -51,8 +51,6 @@ export class Ctx {
   private readonly claimedDrops = new Set<string>();
   private readonly claimedTcp = new Set<string>();
   private readonly claimedCounters = new Set<string>();
-  /** netns → causes found there (so generic counter findings do not repeat them). */
-  readonly causes = new Map<number, Set<string>>();
   readonly findings: Finding[] = [];
   /** Namespaces whose TCP retransmits/incoming loss some finding already explained. */
   readonly tcpExplained = new Set<number>();
@@ -129,11 +127,11 @@ export class Ctx {
 
   add(f: Finding): void {
     this.findings.push(f);
-    if (f.flow) {
-      let s = this.causes.get(f.flow.netns);
-      if (!s) this.causes.set(f.flow.netns, (s = new Set()));
-      s.add(f.cause);
-    }
+  }
+
+  /** Causes found in a namespace so far (generic counter findings do not repeat them). Read at query time: rules set a counter-only finding's namespace after adding it. */
+  causesIn(netns: number): Set<string> {
+    return new Set(this.findings.filter((f) => f.flow?.netns === netns).map((f) => f.cause));
   }
 
   notChecked(tool: string, what: string): void {

@@ -162,7 +162,8 @@ export function parseNftText(text: string): Map<string, string> {
     }
     m = /^(.*\S)\s+# handle (\d+)$/.exec(line);
     // Counter values are a snapshot: show the rule as written ("counter").
-    if (m && table && chain && !/^(chain|set|map|table|flowtable|counter|quota)\b/.test(line)) out.set(`${table}|${chain}|${m[2]}`, m[1].replace(/\bcounter packets \d+ bytes \d+/g, 'counter'));
+    // Declarations ("counter name {", "set s {") open a block; rules do not.
+    if (m && table && chain && !m[1].endsWith('{')) out.set(`${table}|${chain}|${m[2]}`, m[1].replace(/\bcounter packets \d+ bytes \d+/g, 'counter'));
   }
   return out;
 }

@@ -103,9 +103,9 @@ const isEcho = (ctx: Parameters<Rule['run']>[0], c: CounterStat) =>
   (HOST_WIDE.has(c.source) && !ctx.d.hostWideStandalone)
   || (TCP_ECHO.has(c.info.cause ?? '') && ctx.tcpExplained.has(c.netns))
   // A sum of other counters, in a namespace where a finding explains losses already.
-  || (c.info.aggregate === true && (ctx.causes.get(c.netns)?.size ?? 0) > 0)
+  || (c.info.aggregate === true && ctx.causesIn(c.netns).size > 0)
   // Its own cause, or one it is known to rise with, is already a finding here.
-  || [c.info.cause, ...(c.info.echoOf ?? [])].some((x) => x !== undefined && ctx.causes.get(c.netns)?.has(x));
+  || [c.info.cause, ...(c.info.echoOf ?? [])].some((x) => x !== undefined && ctx.causesIn(c.netns).has(x));
 
 export const counterOnly: Rule = {
   id: 'counter-only',
@@ -121,7 +121,7 @@ export const counterOnly: Rule = {
       const cause = k.slice(k.indexOf('|') + 1);
       ctx.claimCounters(cs);
       // Another finding already names this cause here: these counters are its echo.
-      if (ctx.causes.get(netns)?.has(cause)) continue;
+      if (ctx.causesIn(netns).has(cause)) continue;
       const lost = cs.reduce((s, c) => Math.max(s, c.delta), 0);
       const f = addDropFinding(ctx, [], {
         cause,
