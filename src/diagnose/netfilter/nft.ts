@@ -86,6 +86,61 @@ function walkTargets(x: unknown, out: string[]): void {
 
 const hasDropInside = (x: unknown): boolean => JSON.stringify(x ?? null).includes('"drop"');
 
+// Rule text from the JSON, as nft prints the common statements, so naming a
+// rule needs no second listing (10,000 rules: a few hundred ms each). Any
+// statement not handled here gives undefined: the text listing fills it then.
+const BARE_META = new Set(['iifname', 'oifname', 'iif', 'oif', 'mark', 'skuid', 'skgid']);
+
+function renderValue(v: unknown): string | undefined {
+  if (typeof v === 'number') return String(v);
+  if (typeof v === 'string') return v.startsWith('@') || /^[A-Za-z0-9_.:/-]+$/.test(v) ? v : JSON.stringify(v);
+  if (Array.isArray(v)) {
+    const parts = v.map(renderValue);
+    return parts.some((x) => x === undefined) ? undefined : parts.join(',');
+  }
+  if (v && typeof v === 'object') {
+    const o = v as J;
+    if (o.prefix) return `${o.prefix.addr}/${o.prefix.len}`;
+    if (Array.isArray(o.range)) return `${renderValue(o.range[0])}-${renderValue(o.range[1])}`;
+    if (Array.isArray(o.set)) {
+      const parts = o.set.map(renderValue);
+      return parts.some((x: string | undefined) => x === undefined) ? undefined : `{ ${parts.join(', ')} }`;
+    }
+  }
+  return undefined;
+}
+
+function renderLeft(l: J): string | undefined {
+  if (l?.payload && l.payload.protocol && l.payload.field) return `${l.payload.protocol} ${l.payload.field}`;
+  if (l?.meta?.key) return BARE_META.has(l.meta.key) ? l.meta.key : `meta ${l.meta.key}`;
+  if (l?.ct?.key && !l.ct.dir) return `ct ${l.ct.key}`;
+  return undefined;
+}
+
+const quoteIf = (left: string, v: string) => (/(ifname)$/.test(left) && !v.startsWith('"') && !v.startsWith('{') ? `"${v}"` : v);
+
+export function renderRule(expr: J[], comment?: string): string | undefined {
+  const out: string[] = [];
+  for (const e of expr) {
+    if (e.match) {
+      const left = renderLeft(e.match.left);
+      const right = renderValue(e.match.right);
+      if (!left || right === undefined) return undefined;
+      const op = e.match.op === '==' || e.match.op === 'in' ? '' : `${e.match.op} `;
+      out.push(`${left} ${op}${quoteIf(left, right)}`);
+    } else if ('counter' in e) out.push(typeof e.counter === 'string' ? `counter name ${JSON.stringify(e.counter)}` : 'counter');
+    else if ('drop' in e) out.push('drop');
+    else if ('accept' in e) out.push('accept');
+    else if ('return' in e) out.push('return');
+    else if (e.jump?.target) out.push(`jump ${e.jump.target}`);
+    else if (e.goto?.target) out.push(`goto ${e.goto.target}`);
+    else if ('reject' in e && e.reject === null) out.push('reject');
+    else return undefined;
+  }
+  if (comment !== undefined) out.push(`comment ${JSON.stringify(comment)}`);
+  return out.join(' ');
+}
+
 export function parseNftJson(json: unknown): Ruleset {
   const items = ((json as J)?.nftables ?? []) as J[];
   const sets = new Map<string, unknown[]>();
@@ -128,9 +183,10 @@ export function parseNftJson(json: unknown): Ruleset {
       }
     }
     walkTargets(r.expr, targets);
+    const comment = typeof r.comment === 'string' ? r.comment : undefined;
     rules.push({
       backend: 'nft', family: r.family, table: r.table, chain: r.chain, handle: String(r.handle),
-      comment: typeof r.comment === 'string' ? r.comment : undefined, packets, verdict, targets, conds, hooks: [],
+      comment, packets, verdict, targets, conds, hooks: [], text: renderRule((r.expr ?? []) as J[], comment),
     });
   }
   const rs = { rules, chains };

@@ -57,7 +57,7 @@ export async function snapshotRuleset(a: Anchor, tools: Tools, notChecked: (t: T
   return { at: now(), ruleset: rules, sources, missing };
 }
 
-/** Fill `text` of nft rules from `nft -a list ruleset` (as the user wrote them). */
+/** Fill `text` of the nft rules the JSON could not be rendered for, from `nft -a list ruleset`. */
 export async function fillRuleText(a: Anchor, tools: Tools, rules: NfRule[]): Promise<void> {
   const nft = rules.filter((r) => r.backend === 'nft' && r.text === undefined);
   if (nft.length === 0 || !tools.has('nft')) return;

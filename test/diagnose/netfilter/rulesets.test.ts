@@ -48,6 +48,15 @@ describe('nft -j list ruleset (fixture: nft 1.0.6)', () => {
     expect(ruleMatches(byComment('dns from 10/8'), { l3: 'ipv6', l4proto: 'udp', dport: 53 })).toBe('no');
   });
 
+  it('rule text rendered from the JSON is what nft prints, for every rule it can render', () => {
+    const t = parseNftText(readFileSync(join(FX, 'nft-ruleset.txt'), 'utf8'));
+    const rendered = nft.rules.filter((r) => r.text !== undefined);
+    expect(rendered.length).toBeGreaterThanOrEqual(8);
+    for (const r of rendered) expect(r.text).toBe(t.get(`${r.family}|${r.table}|${r.chain}|${r.handle}`));
+    // limit and reject-with are left to the text listing.
+    expect(nft.rules.filter((r) => r.text === undefined).map((r) => r.handle).sort()).toEqual(['11', '14']);
+  });
+
   it('rule text as nft prints it, without the snapshot\'s counter values', () => {
     const t = parseNftText(readFileSync(join(FX, 'nft-ruleset.txt'), 'utf8'));
     expect(t.get('inet|fx|c_in|7')).toBe('ip saddr @blocked counter drop comment "blocked set"');
