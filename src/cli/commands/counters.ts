@@ -75,12 +75,14 @@ export async function handler(argv: Record<string, unknown>): Promise<void> {
   const keep = counterFilter(a.counter);
   const host = a['host-name'] ?? hostname();
   const stored = a['state-dir'] ? loadBaselines(a['state-dir']) : undefined;
-  const watch = new CounterWatch({ tools: new Tools(), only, ethtool: a.ethtool, baselines: stored?.entries });
+  const watch = new CounterWatch({ tools: new Tools(), only, ethtool: a.ethtool, baselines: stored?.entries, allRows: a.all });
   const out = new StdoutWriter(process.stdout);
   const tty = process.stdout.isTTY === true && !a.json;
   let stop = false;
   let wake: () => void = () => undefined;
   let firstDone = false;
+  // The first sample only sets the values rates are taken from.
+  let first = true;
   const show = (rows: CounterRow[], at: number) => {
     if (a.json) {
       for (const r of rows) out.write(JSON.stringify(counterRecord(r, host, at)));
@@ -104,7 +106,8 @@ export async function handler(argv: Record<string, unknown>): Promise<void> {
         if (a['ready-file']) writeReadyFile(a['ready-file'], { pid: process.pid, namespaces: t.snapshots.map((s) => s.inode) });
       }
       const rows = rankRows(t.rows.filter((r) => keep(r.name) && (a.all || r.delta > 0 || r.storm) && (!a.storms || r.storm)));
-      if (t.rows.length > 0) show(rows, t.at);
+      if (!first) show(rows, t.at);
+      first = false;
       next += a.interval * 1000;
       const wait = next - Date.now();
       if (wait > 0 && !stop) {

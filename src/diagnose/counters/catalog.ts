@@ -198,8 +198,24 @@ export const CATALOG: ReadonlyMap<string, CounterInfo> = new Map(ROWS.map(([n, f
 /** Counters not in the table but named like losses are watched too, with a generic line. */
 const GENERIC_LOSS = /(Drop|Discard|Overflow|Fail|Err|Prune|Abort|Reject|Miss|NoPort|NoRoute|Csum)/;
 
+/** Decisions per source and name (a tick asks about every counter of every namespace). */
+const decided = new Map<CounterSource, Map<string, CounterInfo | null>>();
+let decisions = 0;
+
 /** Catalog entry of a counter, or a generic one for unlisted loss-named counters; undefined = not watched. */
 export function counterInfo(name: string, source: CounterSource): CounterInfo | undefined {
+  let bySource = decided.get(source);
+  if (!bySource) decided.set(source, (bySource = new Map()));
+  let d = bySource.get(name);
+  if (d === undefined) {
+    d = lookup(name, source) ?? null;
+    // Bounded: driver statistics names are the only open-ended set.
+    if (decisions++ < 20_000) bySource.set(name, d);
+  }
+  return d ?? undefined;
+}
+
+function lookup(name: string, source: CounterSource): CounterInfo | undefined {
   const hit = CATALOG.get(name);
   if (hit) return hit;
   if (source === 'ethtool') return { floor: 1, cause: 'nic-rx-drops', loss: true, meaning: 'NIC driver statistic (ethtool -S): see the driver\'s documentation' };

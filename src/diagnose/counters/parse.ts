@@ -20,21 +20,61 @@ export interface CounterSample {
 
 export const sampleKey = (s: Pick<CounterSample, 'name' | 'iface' | 'qdisc'>) => `${s.name}|${s.iface ?? ''}|${s.qdisc ?? ''}`;
 
+/** Keep only some counters while parsing (the watched ones: fewer objects per tick). */
+export type Keep = (name: string, source: CounterSource) => boolean;
+
 /** /proc/net/snmp or /proc/net/netstat ("Prefix: names" / "Prefix: values" line pairs). */
-export function parseSnmpFile(text: string, source: 'snmp' | 'netstat'): CounterSample[] {
-  return [...parseSnmp(text)].map(([name, value]) => ({ name, source, value }));
+export function parseSnmpFile(text: string, source: 'snmp' | 'netstat', keep?: Keep): CounterSample[] {
+  if (keep) return parseSnmpKept(text, source, keep);
+  const out: CounterSample[] = [];
+  for (const [name, value] of parseSnmp(text)) out.push({ name, source, value });
+  return out;
+}
+
+/**
+ * The same, for the kept counters only, with the header lines' column plans
+ * cached: every namespace prints the same headers every tick, so names are
+ * built and decided once, and only kept columns' values are converted.
+ */
+const plans = new Map<string, Array<[number, string]>>();
+
+function parseSnmpKept(text: string, source: 'snmp' | 'netstat', keep: Keep): CounterSample[] {
+  const out: CounterSample[] = [];
+  const lines = text.split('\n');
+  for (let i = 0; i + 1 < lines.length; i++) {
+    const head = lines[i];
+    let plan = plans.get(head);
+    if (!plan) {
+      const h = head.trim().split(/\s+/);
+      if (h.length < 2 || !h[0].endsWith(':')) continue;
+      const prefix = h[0].slice(0, -1);
+      plan = [];
+      for (let j = 1; j < h.length; j++) if (keep(`${prefix}.${h[j]}`, source)) plan.push([j, `${prefix}.${h[j]}`]);
+      if (plans.size < 256) plans.set(head, plan);
+    }
+    const v = lines[i + 1].split(' ');
+    // A value line repeats the header's prefix.
+    if (v[0] !== head.slice(0, head.indexOf(' '))) continue;
+    for (const [j, name] of plan) {
+      const x = Number(v[j]);
+      if (Number.isFinite(x)) out.push({ name, source, value: x });
+    }
+    i++;
+  }
+  return out;
 }
 
 const SNMP6_PREFIXES = ['UdpLite6', 'Icmp6', 'Udp6', 'Ip6'];
 
 /** /proc/net/snmp6: "Ip6InDiscards   3" lines → "Ip6.InDiscards". */
-export function parseSnmp6(text: string): CounterSample[] {
+export function parseSnmp6(text: string, keep?: Keep): CounterSample[] {
   const out: CounterSample[] = [];
   for (const line of text.split('\n')) {
     const m = /^(\S+)\s+(\d+)\s*$/.exec(line);
     if (!m) continue;
     const p = SNMP6_PREFIXES.find((x) => m[1].startsWith(x) && m[1].length > x.length);
-    out.push({ name: p ? `${p}.${m[1].slice(p.length)}` : m[1], source: 'snmp6', value: Number(m[2]) });
+    const name = p ? `${p}.${m[1].slice(p.length)}` : m[1];
+    if (!keep || keep(name, 'snmp6')) out.push({ name, source: 'snmp6', value: Number(m[2]) });
   }
   return out;
 }

@@ -45,11 +45,20 @@ export interface RateOptions {
 interface State {
   value: number;
   at: number;
+  /** Mutated in place: a tick allocates nothing per counter that did not move. */
   base: Baseline;
+  info: CounterInfo;
 }
 
+/** The saved form of a sample key: always name|iface|qdisc. */
+const storedKey = (sk: string) => (sk.includes('|') ? sk : `${sk}||`);
+
+/** Marks a sample key that is not watched (decided once, skipped after). */
+const UNWATCHED = null;
+
 export class RateTracker {
-  private readonly state = new Map<string, State>();
+  /** Namespace key → sample key → state (no per-tick string building for the namespace part). */
+  private readonly state = new Map<string, Map<string, State | typeof UNWATCHED>>();
   private readonly tau: number;
   private readonly warmup: number;
   private readonly factor: number;
@@ -62,22 +71,40 @@ export class RateTracker {
 
   /** Baseline key: a namespace's name when it has one (inodes change across reboots). */
   static key(ns: { inode: number; name?: string }, s: Pick<CounterSample, 'name' | 'iface' | 'qdisc'>): string {
-    return `${ns.name ? `name:${ns.name}` : `ino:${ns.inode}`}|${sampleKey(s)}`;
+    return `${RateTracker.nsKey(ns)}|${sampleKey(s)}`;
   }
 
-  /** Fold one snapshot of a namespace in; rows for every watched counter seen before. */
-  update(ns: { inode: number; name?: string }, samples: CounterSample[], atMs: number): CounterRow[] {
+  private static nsKey(ns: { inode: number; name?: string }): string {
+    return ns.name ? `name:${ns.name}` : `ino:${ns.inode}`;
+  }
+
+  /**
+   * Fold one snapshot of a namespace in. Rows for counters seen before that
+   * moved or storm — or every watched one with `all` (counters --all).
+   */
+  update(ns: { inode: number; name?: string }, samples: CounterSample[], atMs: number, all = true): CounterRow[] {
     const rows: CounterRow[] = [];
+    const nk = RateTracker.nsKey(ns);
+    let states = this.state.get(nk);
+    if (!states) this.state.set(nk, (states = new Map()));
+    let alphaFor = -1;
+    let alpha = 0;
     for (const s of samples) {
-      const info = counterInfo(s.name, s.source);
-      if (!info) continue;
-      const key = RateTracker.key(ns, s);
-      const st = this.state.get(key);
+      // Plain counters are keyed by their name alone (no string built per tick).
+      const sk = s.iface === undefined && s.qdisc === undefined ? s.name : sampleKey(s);
+      const st = states.get(sk);
+      if (st === UNWATCHED) continue;
       if (!st) {
-        const base = this.loaded.get(key);
-        this.state.set(key, { value: s.value, at: atMs, base: base ? { ...base } : { rate: 0, samples: 0 } });
+        const info = counterInfo(s.name, s.source);
+        if (!info) {
+          states.set(sk, UNWATCHED);
+          continue;
+        }
+        const base = this.loaded.get(`${nk}|${storedKey(sk)}`);
+        states.set(sk, { value: s.value, at: atMs, base: base ? { ...base } : { rate: 0, samples: 0 }, info });
         continue;
       }
+      const info = st.info;
       const seconds = (atMs - st.at) / 1000;
       if (seconds <= 0) continue;
       // A counter that went down was reset (interface or qdisc recreated): start over.
@@ -86,13 +113,20 @@ export class RateTracker {
       const trusted = st.base.samples >= this.warmup;
       const baseline = trusted ? st.base.rate : undefined;
       const storm = rate >= info.floor && (baseline === undefined || rate >= this.factor * baseline);
-      const score = baseline === undefined ? rate / info.floor : (rate - baseline) / Math.max(baseline, info.floor);
-      rows.push({ netns: ns.inode, netnsName: ns.name, name: s.name, source: s.source, iface: s.iface, qdisc: s.qdisc, value: s.value, delta, rate, baseline, storm, score, info, seconds });
+      if (all || delta > 0 || storm) {
+        const score = baseline === undefined ? rate / info.floor : (rate - baseline) / Math.max(baseline, info.floor);
+        rows.push({ netns: ns.inode, netnsName: ns.name, name: s.name, source: s.source, iface: s.iface, qdisc: s.qdisc, value: s.value, delta, rate, baseline, storm, score, info, seconds });
+      }
       // A storm moves the baseline ten times more slowly, so a burst does not
       // become "normal" within seconds (a lasting change still does).
-      let alpha = 1 - Math.exp(-seconds / this.tau);
-      if (storm) alpha /= 10;
-      st.base = st.base.samples === 0 ? { rate, samples: 1 } : { rate: st.base.rate + alpha * (rate - st.base.rate), samples: st.base.samples + 1 };
+      if (seconds !== alphaFor) {
+        alphaFor = seconds;
+        alpha = 1 - Math.exp(-seconds / this.tau);
+      }
+      const a = storm ? alpha / 10 : alpha;
+      if (st.base.samples === 0) st.base.rate = rate;
+      else st.base.rate += a * (rate - st.base.rate);
+      st.base.samples++;
       st.value = s.value;
       st.at = atMs;
     }
@@ -102,14 +136,14 @@ export class RateTracker {
   /** Current baselines (for the state directory). */
   baselines(): Map<string, Baseline> {
     const out = new Map(this.loaded);
-    for (const [k, st] of this.state) if (st.base.samples > 0) out.set(k, st.base);
+    for (const [nk, states] of this.state) for (const [sk, st] of states) if (st && st.base.samples > 0) out.set(`${nk}|${storedKey(sk)}`, { ...st.base });
     return out;
   }
 
   /** Forget counters of namespaces that are gone (bounded memory). */
   forgetNamespace(ns: { inode: number; name?: string }): void {
-    const prefix = ns.name ? `name:${ns.name}|` : `ino:${ns.inode}|`;
-    for (const k of this.state.keys()) if (k.startsWith(prefix)) this.state.delete(k);
+    this.state.delete(RateTracker.nsKey(ns));
+    this.state.delete(`ino:${ns.inode}`);
   }
 }
 

@@ -1,15 +1,16 @@
 // One snapshot of a namespace's loss counters: procfs net files read through
 // its anchor (/proc/<helper>/net/...), qdisc statistics from the anchor's tc,
 // and driver statistics (ethtool -S) of its physical interfaces.
-import { readFileSync, readdirSync, existsSync } from 'node:fs';
+import { readFileSync, readdirSync, existsSync, openSync, readSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Anchor } from '../netns/anchor.js';
 import { runTool, type Tools } from '../exec/tools.js';
 import {
   parseStatTable,
   parseConntrackStat, parseEthtoolStats, parseNetDev, parseQdiscs, parseSnmp6, parseSnmpFile, parseSoftnet, qdiscSamples,
-  type CounterSample, type QdiscInfo,
+  type CounterSample, type QdiscInfo, type CounterSource,
 } from './parse.js';
+import { counterInfo } from './catalog.js';
 
 export interface NetnsCounters {
   inode: number;
@@ -23,6 +24,16 @@ export interface NetnsCounters {
   unreadable?: string;
 }
 
+const watched = (name: string, source: CounterSource) => counterInfo(name, source) !== undefined;
+
+const readTextOnce = (p: string): string | undefined => {
+  try {
+    return readFileSync(p, 'utf8');
+  } catch {
+    return undefined;
+  }
+};
+
 export const readText = (p: string): string | undefined => {
   try {
     return readFileSync(p, 'utf8');
@@ -31,15 +42,72 @@ export const readText = (p: string): string | undefined => {
   }
 };
 
+/**
+ * procfs counter files read every tick: kept open and re-read from offset 0
+ * (seq_file regenerates on every read from the start), latin1-decoded (the
+ * files are ASCII), into one buffer that grows when needed. Saves an open,
+ * fstat and close per file per tick — at 100 namespaces, 600 of each a second.
+ */
+export class ProcFiles {
+  private readonly fds = new Map<string, number>();
+  private buf = Buffer.allocUnsafe(64 * 1024);
+
+  read(path: string): string | undefined {
+    let fd = this.fds.get(path);
+    try {
+      if (fd === undefined) {
+        fd = openSync(path, 'r');
+        this.fds.set(path, fd);
+      }
+      let len = 0;
+      for (;;) {
+        if (len === this.buf.length) {
+          const bigger = Buffer.allocUnsafe(this.buf.length * 2);
+          this.buf.copy(bigger, 0, 0, len);
+          this.buf = bigger;
+        }
+        const n = readSync(fd, this.buf, len, this.buf.length - len, len);
+        if (n === 0) break;
+        len += n;
+      }
+      return this.buf.toString('latin1', 0, len);
+    } catch {
+      if (fd !== undefined) this.close(path);
+      return undefined;
+    }
+  }
+
+  /** Close the files under a directory (a namespace that went away). */
+  closeUnder(dir: string): void {
+    for (const p of [...this.fds.keys()]) if (p.startsWith(dir)) this.close(p);
+  }
+
+  private close(path: string): void {
+    const fd = this.fds.get(path);
+    this.fds.delete(path);
+    if (fd !== undefined) try {
+      closeSync(fd);
+    } catch { /* gone */ }
+  }
+
+  closeAll(): void {
+    for (const p of [...this.fds.keys()]) this.close(p);
+  }
+}
+
 export interface ReadOptions {
   tools: Tools;
   /** Read driver counters of these interfaces (physical ones) with ethtool -S. */
   ethtoolIfaces?: string[];
+  /** Ask the helper for qdisc statistics (default true). */
+  qdiscs?: boolean;
+  /** Kept-open procfs files (default: a fresh open per read). */
+  files?: ProcFiles;
   now?: () => number;
 }
 
 export async function readNamespaceCounters(a: Anchor, o: ReadOptions): Promise<NetnsCounters> {
-  const qdiscJson = a.qdiscs();
+  const qdiscJson = o.qdiscs === false ? Promise.resolve(undefined) : a.qdiscs();
   const base = { inode: a.netns.inode, name: a.netns.name, at: (o.now ?? Date.now)() };
   const dir = a.procNet();
   if (!dir) {
@@ -47,16 +115,17 @@ export async function readNamespaceCounters(a: Anchor, o: ReadOptions): Promise<
     return { ...base, samples: [], unreadable: a.problem ?? 'no way into this namespace' };
   }
   const samples: CounterSample[] = [];
+  const readText = o.files ? (p: string) => o.files!.read(p) : readTextOnce;
   const snmp = readText(join(dir, 'snmp'));
   if (snmp === undefined) {
     await qdiscJson;
     return { ...base, samples: [], unreadable: `cannot read ${join(dir, 'snmp')} (namespace gone?)` };
   }
-  samples.push(...parseSnmpFile(snmp, 'snmp'));
+  samples.push(...parseSnmpFile(snmp, 'snmp', watched));
   const netstat = readText(join(dir, 'netstat'));
-  if (netstat) samples.push(...parseSnmpFile(netstat, 'netstat'));
+  if (netstat) samples.push(...parseSnmpFile(netstat, 'netstat', watched));
   const snmp6 = readText(join(dir, 'snmp6'));
-  if (snmp6) samples.push(...parseSnmp6(snmp6));
+  if (snmp6) samples.push(...parseSnmp6(snmp6, watched));
   const dev = readText(join(dir, 'dev'));
   if (dev) samples.push(...parseNetDev(dev));
   let conntrackEntries: number | undefined;
