@@ -49,9 +49,11 @@ export async function handler(argv: Record<string, unknown>): Promise<void> {
   const a = argv as unknown as Args;
   if (!(Number.isFinite(a.duration) && a.duration >= 1 && a.duration <= 3600)) throw new UsageError(`--duration must be from 1 to 3600 seconds, got ${a.duration}`);
   if (!(Number.isInteger(a['max-namespaces']) && a['max-namespaces'] >= 1)) throw new UsageError(`--max-namespaces must be a positive integer, got ${a['max-namespaces']}`);
-  // --filter-netns takes names too here: resolve them to inodes for both the tracer and the counters.
+  // --filter-netns takes names too here: resolve them to inodes for both the
+  // tracer and the counters. The tracer's predicate takes at most 64; beyond
+  // that the observation keeps only these namespaces' records instead.
   const only = resolveNetnsArgs(a['filter-netns'], 'filter-netns');
-  const filters = { ...rawFiltersFrom(a), netns: only.size ? [...only].map(String) : undefined };
+  const filters = { ...rawFiltersFrom(a), netns: only.size && only.size <= 64 ? [...only].map(String) : undefined };
   const host = a['host-name'] ?? hostname();
   const log = (m: string) => process.stderr.write(`droptrace: ${escapeForTerminal(m)}\n`);
   const stored = loadBaselines(a['state-dir']);

@@ -55,7 +55,11 @@ export async function runDoctor(o: DoctorOptions): Promise<DoctorResult> {
     hostName: o.hostName,
     stream: null,
     aggregate: { intervalS: 1, maxFlows: 16384, collectorMaxFlows: 20_000, idleTimeoutS: 3600 },
-    onRecord: (r) => obs.add(r),
+    onRecord: (r) => {
+      // Namespaces beyond what the tracer can filter on are filtered here.
+      if (o.only.size > 0 && r.event.dataset === 'droptrace.flows' && !o.only.has(Number((r.droptrace as { netns?: { inode?: number } }).netns?.inode))) return;
+      obs.add(r);
+    },
     onWarning: o.onWarning,
   });
   const rulesBefore = new Map<number, RulesetSnapshot>();
