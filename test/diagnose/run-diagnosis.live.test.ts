@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Lab, PY_UDP_SEND } from '../helpers/netns.js';
 import { startDroptrace, sleep, type Running } from '../helpers/droptrace-process.js';
+import { kernelCounters, counterDelta } from '../helpers/doctor.js';
 
 suite('run: counters, findings and rule attribution per window', () => {
   const lab = new Lab();
@@ -15,13 +16,18 @@ suite('run: counters, findings and rule attribution per window', () => {
   let dt: Running;
   let state: string;
   let recs: Array<Record<string, any>>;
+  let noPorts = 0;
 
   beforeAll(async () => {
     ({ A, B } = lab.hosts('10.251.0', 'v', 'udp dport 45000 counter drop comment "run-drop"'));
     state = mkdtempSync(join(tmpdir(), 'droptrace-state-'));
     dt = startDroptrace(['run', '--json', '--interval', '1', '--filter-netns', String(lab.netnsInode(A)), '--filter-netns', String(lab.netnsInode(B)), '--state-dir', join(state, 'st')]);
+    // Ready = probes attached and the first counter sample taken.
     await dt.ready(60_000);
+    const before = kernelCounters(B);
     lab.exec(A, 'python3', ['-c', PY_UDP_SEND, '10.251.0.2', '45000', '300', '45500']);
+    lab.exec(A, 'python3', ['-c', PY_UDP_SEND, '10.251.0.2', '45009', '40', '45501']);
+    noPorts = counterDelta(before, kernelCounters(B), 'Udp.NoPorts');
     // Two more windows close after the traffic.
     await sleep(2500);
     await dt.stop();
@@ -52,10 +58,14 @@ suite('run: counters, findings and rule attribution per window', () => {
     expect(fs[0].destination).toEqual({ ip: '10.251.0.2', port: 45000 });
   });
 
-  it('counter records for the namespaces, and baselines saved for doctor (0600 in a 0700 directory)', () => {
+  it('counter records for the counters that moved (their deltas sum to the kernel\'s), and baselines saved for doctor (0600 in a 0700 directory)', () => {
     const cs = recs.filter((r) => r.event.dataset === 'droptrace.counters');
-    expect(cs.length).toBeGreaterThan(0);
+    const mine = cs.filter((r) => r.droptrace.netns.inode === lab.netnsInode(B) && r.droptrace.counter.name === 'Udp.NoPorts');
+    expect(noPorts).toBe(40);
+    expect(mine.reduce((s, r) => s + r.droptrace.counter.delta, 0)).toBe(noPorts);
+    for (const c of cs) expect(c.droptrace.counter.delta > 0 || c.droptrace.counter.storm).toBe(true);
     for (const c of cs) expect(typeof c.droptrace.counter.meaning).toBe('string');
+    expect(recs.some((r) => r.event.dataset === 'droptrace.findings' && r.droptrace.finding.cause === 'no-listener' && r.destination?.port === 45009)).toBe(true);
     const file = join(state, 'st', 'counter-baselines.json');
     expect(existsSync(file)).toBe(true);
     expect(statSync(file).mode & 0o777).toBe(0o600);

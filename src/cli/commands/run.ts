@@ -81,7 +81,12 @@ export async function handler(argv: Record<string, unknown>): Promise<void> {
     set.write(r);
   };
   let pending: Promise<void> = Promise.resolve();
+  // Counter baselines and rule snapshots are taken while bpftrace compiles;
+  // the ready file waits for them. Not as non-root: the session refuses that first.
+  const diagStart = diag && (process.getuid?.() ?? 0) === 0 ? diag.start() : undefined;
+  diagStart?.catch(() => undefined);
   const session = new TraceSession({
+    readyGate: diagStart,
     bpftrace: bpftraceFrom(a),
     filters: rawFiltersFrom(a),
     readyFile: a['ready-file'],
@@ -122,8 +127,14 @@ export async function handler(argv: Record<string, unknown>): Promise<void> {
     log(`stats: ${s.events} events, ${s.windows} windows, ${s.flowRecords} flow records, ${s.overflowCount} overflowed, ${s.lost} lost, ${s.suppressed} suppressed, ${s.kernelMissed} skipped by the kernel (BPF recursion), ${s.restarts} restarts, ${s.undecodable} undecodable, ${s.strayEntries} stray, ${set.records} records out`);
   };
 
-  await diag?.start();
-  await session.start();
+  try {
+    await session.start();
+    await diag?.start();
+  } catch (e) {
+    diag?.close();
+    await session.stop().catch(() => undefined);
+    throw e;
+  }
   log(`tracing ${session.included.map((s) => `${s.signal} (${s.variant})`).join(', ')}; windows of ${interval} s`);
   const timer = setInterval(() => selfStats(false), statsEvery);
   try {

@@ -37,7 +37,6 @@ export class WindowDiagnoser {
   private held: EcsRecord[] = [];
   private rulesBefore = new Map<number, RulesetSnapshot>();
   private lastIncomplete = '';
-  private started = false;
   private readonly notChecked = new Map<string, Set<string>>();
   errors = 0;
 
@@ -54,10 +53,17 @@ export class WindowDiagnoser {
    * NETFILTER_DROP window (its drop rules cannot have moved in between
    * without a traced drop), so even a first short burst is attributed.
    */
-  async start(): Promise<void> {
+  start(): Promise<void> {
+    // Once, whoever asks first (run, or the first window closing meanwhile).
+    this.startP ??= this.doStart();
+    return this.startP;
+  }
+
+  private startP?: Promise<void>;
+
+  private async doStart(): Promise<void> {
     const t = await this.watch.tick();
     this.obs.startMs = t.at;
-    this.started = true;
     await Promise.all(this.watch.pool.list().map(async (a) => {
       if (a.procNet()) this.rulesBefore.set(a.netns.inode, await snapshotRuleset(a, this.tools, this.note));
     }));
@@ -80,7 +86,7 @@ export class WindowDiagnoser {
   }
 
   async closeWindow(w: { startIso: string; endIso: string }): Promise<void> {
-    if (!this.started) await this.start();
+    await this.start();
     const obs = this.obs;
     const held = this.held;
     this.obs = new Observation();
