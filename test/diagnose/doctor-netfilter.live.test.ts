@@ -35,7 +35,8 @@ suite('doctor: firewall rules on the input, output and forward chains', () => {
     lab.exec(C, 'ip', ['route', 'add', 'default', 'via', '10.241.3.254']);
     lab.exec(R, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
     lab.nft(R, 'table inet dtest {\n  chain c_fwd {\n    type filter hook forward priority 0;\n    udp dport 41002 counter drop comment "fwd-drop"\n    udp dport 41003 counter accept comment "fwd-allow"\n  }\n}\n');
-    run = await doctor(['--duration', '3', ...[A, B, A2, R, C].flatMap((n) => ['--filter-netns', n])], () => {
+    // Nothing here is critical: --fail-on critical still exits 0.
+    run = await doctor(['--duration', '3', '--fail-on', 'critical', ...[A, B, A2, R, C].flatMap((n) => ['--filter-netns', n])], () => {
       lab.exec(A, 'python3', ['-c', PY_UDP_SEND, '10.241.0.2', '41000', '120', '42000']);
       lab.exec(A, 'python3', ['-c', PY_UDP_SEND, '10.241.0.2', '41001', '80', '42001']);
       lab.exec(A2, 'python3', ['-c', PY_UDP_SEND, '10.241.3.2', '41002', '60', '42002']);
@@ -121,7 +122,7 @@ suite('doctor: conntrack table full (host-global nf_conntrack_max, restored)', (
       const old = readFileSync('/proc/sys/net/netfilter/nf_conntrack_max', 'utf8').trim();
       before = stat(B);
       try {
-        run = await doctor(['--duration', '3', '--filter-netns', A, '--filter-netns', B], () => {
+        run = await doctor(['--duration', '3', '--fail-on', 'high', '--filter-netns', A, '--filter-netns', B], () => {
           writeFileSync('/proc/sys/net/netfilter/nf_conntrack_max', String(count));
           fault(A, 'tcp-connect-many', '10.242.0.2', 5011, 20, 1.5);
         });
@@ -137,8 +138,10 @@ suite('doctor: conntrack table full (host-global nf_conntrack_max, restored)', (
 
   afterAll(() => lab.cleanup());
 
-  it('NETFILTER_DROP at nf_hook_slow is explained as a full table, not a rule; the drop counter delta is the kernel\'s', () => {
-    expect(run.code, describe(run)).toBe(0);
+  it('NETFILTER_DROP at nf_hook_slow is explained as a full table, not a rule; the drop counter delta is the kernel\'s; --fail-on high exits 6', () => {
+    // A full conntrack table is at least high: --fail-on high makes the exit code 6, the findings are still printed.
+    expect(run.code, describe(run)).toBe(6);
+    expect(run.stderr.join('\n')).toMatch(/finding\(s\) at or above high/);
     const fs = findingsOf(run, 'conntrack-table-full', lab.netnsInode(B));
     expect(fs, describe(run)).toHaveLength(1);
     const f = fs[0];
