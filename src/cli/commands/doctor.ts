@@ -18,6 +18,7 @@ export const DEFAULT_STATE_DIR = '/var/lib/droptrace/state';
 export function builder(y: Argv) {
   return withTracerOptions(y)
     .option('duration', { type: 'number', default: 10, describe: 'Seconds to observe before reporting' })
+    .option('filter-netns', { type: 'string', array: true, requiresArg: true, describe: 'Only this network namespace: inode or /run/netns name (repeatable); also limits the counters and configuration read' })
     .option('json', { type: 'boolean', default: false, describe: 'One droptrace.findings record per finding on stdout' })
     .option('fail-on', { type: 'string', choices: SEVERITIES, describe: 'Exit 6 when a finding at or above this severity exists (scripts, CI)' })
     .option('state-dir', { type: 'string', default: DEFAULT_STATE_DIR, describe: 'Counter baselines kept by `droptrace run` (used when fresh)' })

@@ -231,6 +231,32 @@ describe('counter-only losses, storms and noise', () => {
   });
 });
 
+describe('reasons and places', () => {
+  it('NOT_SPECIFIED at dst_discard_out is a blackhole/prohibit route', async () => {
+    const obs = new Observation();
+    obs.add(drop({ reason: 'NOT_SPECIFIED', sym: 'dst_discard_out', dir: 'egress', src: ['10.0.0.1', 9], dst: ['10.9.9.9', 53], count: 20 }));
+    const fs = await run(obs);
+    expect(fs.map((f) => [f.cause, f.confidence])).toEqual([['no-route', 'medium']]);
+  });
+
+  it('a reason with no rule is still a finding, named as the kernel names it, low confidence', async () => {
+    const obs = new Observation();
+    obs.add(drop({ reason: 'SOME_FUTURE_REASON', sym: 'future_fn', src: ['10.0.0.1', 9], dst: ['10.0.0.2', 53], count: 20 }));
+    const fs = await run(obs);
+    expect(fs[0]).toMatchObject({ cause: 'unknown', confidence: 'low' });
+    expect(fs[0].summary).toMatch(/SOME_FUTURE_REASON at future_fn/);
+  });
+
+  it('a SYN-cookie storm without losses: the SYN queue is full (no lost connections claimed)', async () => {
+    const obs = new Observation();
+    counters(obs, NS, { 'TcpExt.SyncookiesSent': 5000, 'TcpExt.TCPReqQFullDoCookies': 5000 });
+    const fs = await run(obs, { config: cfg({ sockets: [listener('0.0.0.0', 443, 0, 4096)] }) });
+    expect(fs.map((f) => f.cause)).toEqual(['listen-queue-overflow']);
+    expect(fs[0].summary).toMatch(/^SYN queue full/);
+    expect(fs[0].lost).toBe(0);
+  });
+});
+
 describe('helpers', () => {
   it('shq quotes for a POSIX shell only when needed', () => {
     expect(shq('eth0')).toBe('eth0');

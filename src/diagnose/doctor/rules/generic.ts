@@ -75,6 +75,29 @@ export const REASONS: Readonly<Record<string, R>> = {
   PFMEMALLOC: ['tcp-memory-pressure', 'the packet used emergency memory reserves for a socket that may not use them'],
 };
 
+/**
+ * NOT_SPECIFIED drops said by where they happen (older call sites that pass
+ * no reason): the function names the cause.
+ */
+const LOCATIONS: Array<[RegExp, R]> = [
+  [/^dst_discard/, ['no-route', 'a blackhole, unreachable or prohibit route discarded the packet (dst_discard)']],
+  [/^ip6?_error$|^ip6_pkt_(discard|prohibit)/, ['no-route', 'the route lookup ended in an unreachable/prohibit route']],
+  [/^(packet_rcv|tpacket_rcv|packet_rcv_spkt)/, ['socket-receive-buffer', 'a packet socket (a capture tool, DHCP client, ...) could not take the packet: its ring or buffer was full']],
+  [/^(nf_hook_slow|nf_reinject)/, ['firewall-rule', 'netfilter dropped it without a reason code']],
+  [/^(__dev_queue_xmit|dev_hard_start_xmit|validate_xmit)/, ['qdisc-overflow', 'the device queue refused the packet']],
+  [/^(enqueue_to_backlog|netif_rx)/, ['cpu-backlog-overflow', 'the CPU input backlog refused the packet']],
+];
+
+function reasonWords(reason: string, symbol: string | undefined, location: string | undefined): { cause: string; words: string; known: boolean } {
+  const r = REASONS[reason];
+  if (r) return { cause: r[0], words: r[1], known: true };
+  if (reason === 'NOT_SPECIFIED' && symbol) {
+    const hit = LOCATIONS.find(([re]) => re.test(symbol));
+    if (hit) return { cause: hit[1][0], words: hit[1][1], known: true };
+  }
+  return { cause: 'unknown', words: `the kernel dropped these packets with reason ${reason}${location ? ` at ${location}` : ''}; droptrace has no specific rule for it`, known: false };
+}
+
 export const byReason: Rule = {
   id: 'by-reason',
   async run(ctx) {
@@ -82,7 +105,7 @@ export const byReason: Rule = {
     for (const part of splitBy(groups, (g) => `${g.netns}|${g.reason}|${g.symbol ?? ''}`, 1000)) {
       for (const sub of splitBy(part, (g) => `${g.direction}|${g.transport}|${g.dst.ip}|${g.dst.port}`, 3)) {
         const reason = sub[0].reason;
-        const [cause, words] = REASONS[reason] ?? ['unknown', `the kernel dropped these packets with reason ${reason}${sub[0].location ? ` at ${sub[0].location}` : ''}; droptrace has no specific rule for it`];
+        const { cause, words, known } = reasonWords(reason, sub[0].symbol, sub[0].location);
         addDropFinding(ctx, sub, {
           cause,
           summary: (r) => `${n(r.total)} packets dropped (${reason}${sub[0].symbol ? ` at ${sub[0].symbol}` : ''}): ${words}${floodPhrase(r)}`,
@@ -90,7 +113,7 @@ export const byReason: Rule = {
           evidence: dropEvidence(ctx, sub),
           check: [`droptrace tail --filter-reason ${reason} --filter-netns ${sub[0].netns}   # the drops live, one per line`],
           fix: [],
-          confidence: REASONS[reason] ? 'medium' : 'low',
+          confidence: known ? 'medium' : 'low',
         });
       }
     }

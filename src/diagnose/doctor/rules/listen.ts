@@ -22,6 +22,8 @@ export const listenOverflow: Rule = {
   async run(ctx) {
     const nss = new Set<number>();
     for (const c of ctx.counters(undefined, LOSS_COUNTERS, true)) if (c.delta > 0) nss.add(c.netns);
+    // A SYN queue full enough to need cookies in a storm: a SYN flood or an overloaded listener (no loss yet).
+    for (const c of ctx.counters(undefined, ['TcpExt.TCPReqQFullDoCookies', 'TcpExt.SyncookiesSent'], true)) if (c.storm) nss.add(c.netns);
     for (const g of ctx.drops((g) => g.reason === 'TCP_LISTEN_OVERFLOW')) nss.add(g.netns);
     for (const netns of nss) {
       const cfg = ctx.d.config(netns);
@@ -63,7 +65,9 @@ export const listenOverflow: Rule = {
       const dst: Ep = l ? { ip: l.local!.ip === '0.0.0.0' || l.local!.ip === '::' ? rollupDst(groups) : l.local!.ip, port: l.local!.port } : {};
       const f = addDropFinding(ctx, groups, {
         cause: 'listen-queue-overflow',
-        summary: (r) => `listen queue overflow${l ? ` on ${dst.ip ?? '*'}:${l.local!.port}` : ''}: ${n(Math.max(lostCounted, r.total))} connection attempts dropped because the accept queue was full${misleading ? ` (${n(misleading)} of them reported as NO_SOCKET although the listener exists)` : ''}${cookies === '0' && r.total === 0 ? ' — no drop reason: syncookies are off' : ''}${floodPhrase(r)}`,
+        summary: (r) => Math.max(lostCounted, r.total) === 0
+          ? `SYN queue full${l ? ` on ${dst.ip ?? '*'}:${l.local!.port}` : ''}: ${n(ctx.delta(netns, 'TcpExt.SyncookiesSent') + ctx.delta(netns, 'TcpExt.TCPReqQFullDoCookies'))} SYNs answered with cookies (a SYN flood, or a listener that cannot keep up); no connection lost yet`
+          : `listen queue overflow${l ? ` on ${dst.ip ?? '*'}:${l.local!.port}` : ''}: ${n(Math.max(lostCounted, r.total))} connection attempts dropped because the accept queue was full${misleading ? ` (${n(misleading)} of them reported as NO_SOCKET although the listener exists)` : ''}${cookies === '0' && r.total === 0 ? ' — no drop reason: syncookies are off' : ''}${floodPhrase(r)}`,
         explanation: 'A listening socket holds completed connections until the application calls accept(); the queue is bounded by the listen() backlog (capped by net.core.somaxconn). When it is full the kernel drops the handshake: with syncookies on, the client\'s final ACK cannot be turned into a socket and is dropped as NO_SOCKET at cookie_v4_check/cookie_v6_check — as if nothing listened — and with syncookies off the SYN is freed without any drop reason, visible only in TcpExt ListenOverflows/ListenDrops and as SYN retransmits at the client.',
         evidence,
         check: [`${p}ss -ltn${l ? ` 'sport = :${l.local!.port}'` : ''}   # Recv-Q = waiting for accept(), Send-Q = backlog`, `${p}nstat -az TcpExtListenOverflows TcpExtListenDrops TcpExtSyncookiesFailed`],
