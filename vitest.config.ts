@@ -36,7 +36,8 @@ export default defineConfig({
           sequence: { groupOrder: 0 },
         },
       },
-      live('live-system', 1, { DROPTRACE_BPFTRACE: process.env.DROPTRACE_BPFTRACE ?? '' }),
+      // Pinned: without it droptrace would pick the newest (the private 0.23).
+      live('live-system', 1, { DROPTRACE_BPFTRACE: process.env.DROPTRACE_BPFTRACE_SYSTEM ?? '/usr/bin/bpftrace' }),
       live('live-current', 2, { DROPTRACE_BPFTRACE: CURRENT_BPFTRACE }),
       {
         test: {

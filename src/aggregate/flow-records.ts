@@ -7,11 +7,11 @@
 // closes (FIN or RST, probes/flow-ends), when it has not been seen for
 // `idleTimeoutMs`, or at shutdown; `droptrace.flow.end_reason` says which.
 import { createHash } from 'node:crypto';
-import type { EcsRecord } from '../record/ecs.js';
+import type { Action, EcsRecord } from '../record/ecs.js';
 import type { Enricher } from '../enrich/enricher.js';
 import { enrichEvent } from '../enrich/enricher.js';
 import type { MonotonicToWall } from '../enrich/clock.js';
-import { decodeEntry, type DecodedEntry } from './keys.js';
+import { decodeEntry, type DecodedEntry, type FlowKind } from './keys.js';
 import type { WindowDump } from './window.js';
 import type { FlowEndWire, MapEntry } from '../decode/wire.js';
 import { connectionKeyOfEnd, connectionKeyOfRecord, endReason, type EndReason } from './flow-ends.js';
@@ -29,6 +29,8 @@ export interface FlowAggregatorOptions {
   /** Flows kept per window (and tracked for `final`); the rest go to overflow records. */
   maxFlows: number;
   idleTimeoutMs: number;
+  /** Service overflow groups per window before the rest go to coarse groups (default: maxFlows, at least 1000). */
+  maxOverflowGroups?: number;
 }
 
 export interface FlowStats {
@@ -41,6 +43,15 @@ export interface FlowStats {
   unknownEntries: number;
   /** Connection ends received (lossy TCP sockets closing). */
   connectionEnds: number;
+  /**
+   * Events the kernel counted (keyless per-window totals) that are in no
+   * printed entry: a map insert the kernel refused. Emitted as unattributed
+   * overflow records, so sums stay exact; should stay 0 with maps sized for
+   * --max-flows.
+   */
+  unattributed: number;
+  /** Printed entries beyond the kernel's total (should never happen; a bug if not 0). */
+  totalExcess: number;
 }
 
 interface Tracked {
@@ -50,8 +61,12 @@ interface Tracked {
   lastMs: number;
   count: number;
   bytes: number;
-  /** The flow's latest record, reused (shallowly) for its final record. */
-  template: EcsRecord;
+  /**
+   * The flow's latest record as JSON, the base of its final record. Text, not
+   * the record object: up to 4 × maxFlows flows are tracked, and a nested ECS
+   * object costs several times its JSON in V8 (~120 MB at 40k flows).
+   */
+  template: string;
   /** Its TCP connection (netns + both endpoints), null when not TCP. */
   conn: string | null;
 }
@@ -63,16 +78,26 @@ interface Row {
   seq: number;
   count: number;
   bytes: number;
+  /** GSO segments (TCP kinds; 0 for drops). */
+  segments: number;
 }
 
 interface OverflowAcc {
   rec: EcsRecord | null;
   /** A representative row, enriched once when the window closes. */
   first: Row;
+  /** Grouped by service (flow fields but the source kept) or coarse (none kept). */
+  coarse: boolean;
   count: number;
   bytes: number;
+  segments: number;
   kernel: number;
+  /** Flows the collector could not keep (each exactly one flow; kernel rows stand for one or more). */
+  collectorFlows: number;
 }
+
+/** TCP records carry segments beside occurrences (an skb can hold several segments). */
+const withSegments = (kind: FlowKind) => kind !== 'd';
 
 /** Order for the top-K heap: smaller count first; on ties the later arrival is evicted first. */
 const less = (a: Row, b: Row) => a.count < b.count || (a.count === b.count && a.seq > b.seq);
@@ -104,18 +129,35 @@ function siftDown(h: Row[], i: number): void {
   }
 }
 
-/** Overflow group of a row: its kind plus the fields the kernel's overflow map keys on. */
+/**
+ * Overflow group of a row: what the kernel's overflow maps key on — the flow
+ * without its source side (the service the lost packets were for: netns,
+ * device, path, location, reason or TCP state, protocol, destination port and
+ * address) — so a flood from many sources still names its target.
+ */
 function overflowGroup(r: Row): string {
   const ev = r.d.event as unknown as Record<string, number | string>;
-  if (r.d.kind === 'd') return `d|${ev.reason}|${ev.iif === 0 ? 0 : 1}|${ev.dst_in}`;
-  if (r.d.kind === 'r') return `r|${ev.t}|${ev.state}|${ev.ca_state}|${ev.pending}|${ev.l3}`;
-  return `i|${ev.action}|${ev.l3}`;
+  const dst = `${ev.netns}|${ev.l3}|${ev.d4}|${ev.d6}|${ev.dport}`;
+  if (r.d.kind === 'd') return `d|${ev.reason}|${ev.iif}|${ev.ifindex}|${ev.dst_in}|${ev.loc}|${ev.l4}|${ev.local ?? 0}|${ev.icmp_type}|${ev.icmp_code}|${dst}`;
+  if (r.d.kind === 'r') return `r|${ev.t}|${ev.state}|${ev.ca_state}|${ev.pending}|${dst}`;
+  return `i|${ev.action}|${dst}`;
 }
+
+/** The coarse group once a window has too many service groups: kind and type only, no flow fields. */
+function coarseGroup(r: Row): string {
+  const ev = r.d.event as unknown as Record<string, number | string>;
+  if (r.d.kind === 'd') return `c|d|${ev.reason}|${ev.iif === 0 ? 0 : 1}|${ev.dst_in}`;
+  if (r.d.kind === 'r') return `c|r|${ev.t}|${ev.state}|${ev.ca_state}|${ev.pending}|${ev.l3}`;
+  return `c|i|${ev.action}|${ev.l3}`;
+}
+
+/** What an unattributed record of each kind counts (incoming: any of the three receiver-side actions). */
+const UNATTRIBUTED_ACTION: Record<FlowKind, Action> = { d: 'packet-dropped', r: 'tcp-retransmit', i: 'tcp-incoming-loss' };
 
 const hash = (s: string) => createHash('sha1').update(s).digest('base64url').slice(0, 22);
 
 export class FlowAggregator {
-  readonly stats: FlowStats = { windows: 0, flowRecords: 0, overflowRecords: 0, overflowCount: 0, finals: 0, unknownEntries: 0, connectionEnds: 0 };
+  readonly stats: FlowStats = { windows: 0, flowRecords: 0, overflowRecords: 0, overflowCount: 0, finals: 0, unknownEntries: 0, connectionEnds: 0, unattributed: 0, totalExcess: 0 };
   private readonly tracked = new Map<string, Tracked>();
   /** Connection ends not yet applied: applied by the first window that closes after them. */
   private ends: Array<{ ts: number; conn: string; reason: EndReason }> = [];
@@ -137,6 +179,9 @@ export class FlowAggregator {
     /** Min-heap by count of the flows kept so far (at most maxFlows). */
     heap: Row[];
     overflow: Map<string, OverflowAcc>;
+    /** Per kind: occurrences in printed entries, and the kernel's total (when the program prints one). */
+    summed: Record<FlowKind, number>;
+    totals: Partial<Record<FlowKind, number>>;
   } | null = null;
 
   private attachedNs: bigint | null = null;
@@ -166,8 +211,17 @@ export class FlowAggregator {
     this.cur = {
       startIso, endIso, ts: Number(endNs), closedAt: closedAtNs,
       window: { interval_s: Number(I / 1_000_000_000n), start_ns: String(startNs), ...(final ? { final: true } : {}) },
-      heap: [], overflow: new Map(),
+      heap: [], overflow: new Map(), summed: { d: 0, r: 0, i: 0 }, totals: {},
     };
+  }
+
+  /** The kernel's total of one kind for the open window (`@td`, `@tr`, `@ti`: t + kind). */
+  total(name: string, count: number): void {
+    const c = this.cur;
+    const kind = name.slice(1) as FlowKind;
+    if (!c || !(kind in c.summed)) return;
+    // Both generations print their total in the final window: add them.
+    c.totals[kind] = (c.totals[kind] ?? 0) + count;
   }
 
   add(e: MapEntry): void {
@@ -178,7 +232,8 @@ export class FlowAggregator {
       this.stats.unknownEntries++;
       return;
     }
-    const row: Row = { d, entry: e, seq: this.seq++, count: e.count, bytes: e.total };
+    const row: Row = { d, entry: e, seq: this.seq++, count: e.count, bytes: e.total, segments: e.segments };
+    c.summed[d.kind] += e.count;
     if (d.overflow) return this.addOverflow(row);
     const h = c.heap;
     if (h.length < this.o.maxFlows) {
@@ -207,18 +262,20 @@ export class FlowAggregator {
       this.track(r, rec, c.endIso);
     }
     this.stats.flowRecords += flows.length;
-    // Groups that enrich to the same record shape (e.g. two input devices,
-    // one direction) are merged so each (action, reason, direction, path) has
-    // one overflow record.
+    // Groups that enrich to the same record (e.g. two ICMP codes of one
+    // reason in a coarse group, or two CA states of one retransmit type) are
+    // merged, so each record shape has one overflow record.
     const merged = new Map<string, OverflowAcc & { rec: EcsRecord }>();
     for (const acc of c.overflow.values()) {
       const rec = this.overflowRecord(acc, c.startIso, c.endIso, c.window);
-      const g = `${rec.event.action}|${rec.event.reason ?? ''}|${rec.network?.direction ?? ''}|${(rec.droptrace as Record<string, unknown>).path ?? ''}`;
+      const g = JSON.stringify([rec.event, rec.network, rec.destination, rec.observer, rec.droptrace]);
       const m = merged.get(g);
       if (m) {
         m.count += acc.count;
         m.bytes += acc.bytes;
+        m.segments += acc.segments;
         m.kernel += acc.kernel;
+        m.collectorFlows += acc.collectorFlows;
       } else merged.set(g, { ...acc, rec });
     }
     for (const [g, acc] of merged) {
@@ -226,14 +283,41 @@ export class FlowAggregator {
         id: `${this.o.hostName}-${c.closedAt}-overflow-${hash(g)}`,
         count: acc.count,
         bytes: acc.bytes,
-        overflow: { kernel_count: acc.kernel, collector_count: acc.count - acc.kernel },
+        ...(withSegments(acc.first.d.kind) ? { segments: acc.segments } : {}),
+        overflow: { kernel_count: acc.kernel, collector_count: acc.count - acc.kernel, collector_flows: acc.collectorFlows },
       });
       this.stats.overflowRecords++;
       this.stats.overflowCount += acc.count;
       out.push(acc.rec);
     }
+    out.push(...this.unattributedRecords(c));
     out.push(...this.closedFinals(c.closedAt));
     out.push(...this.finalsDue(this.o.clock.toWallMs(c.ts)));
+    return out;
+  }
+
+  /** Events the kernel counted but could not key (see FlowStats.unattributed), one record per kind. */
+  private unattributedRecords(c: NonNullable<typeof this.cur>): EcsRecord[] {
+    const out: EcsRecord[] = [];
+    for (const kind of Object.keys(c.totals) as FlowKind[]) {
+      const missing = c.totals[kind]! - c.summed[kind];
+      if (missing < 0) this.stats.totalExcess -= missing;
+      if (missing <= 0) continue;
+      this.stats.unattributed += missing;
+      this.stats.overflowRecords++;
+      this.stats.overflowCount += missing;
+      out.push({
+        '@timestamp': c.startIso,
+        event: { kind: 'metric', category: ['network'], action: UNATTRIBUTED_ACTION[kind], dataset: 'droptrace.flows', reason: 'unattributed', start: c.startIso, end: c.endIso },
+        host: { name: this.o.hostName },
+        droptrace: {
+          id: `${this.o.hostName}-${c.closedAt}-unattributed-${kind}`,
+          count: missing,
+          window: c.window,
+          overflow: { kernel_count: 0, collector_count: 0, unattributed_count: missing },
+        },
+      });
+    }
     return out;
   }
 
@@ -275,23 +359,32 @@ export class FlowAggregator {
    */
   private addOverflow(r: Row): void {
     const c = this.cur!;
-    const g = overflowGroup(r);
+    let g = overflowGroup(r);
     let acc = c.overflow.get(g);
+    // Bounded: beyond maxOverflowGroups service groups, rows go to coarse groups.
+    const coarse = !acc && c.overflow.size >= (this.o.maxOverflowGroups ?? Math.max(this.o.maxFlows, 1000));
+    if (coarse) {
+      g = coarseGroup(r);
+      acc = c.overflow.get(g);
+    }
     if (!acc) {
-      acc = { rec: null, first: r, count: 0, bytes: 0, kernel: 0 };
+      acc = { rec: null, first: r, coarse, count: 0, bytes: 0, segments: 0, kernel: 0, collectorFlows: 0 };
       c.overflow.set(g, acc);
     }
     acc.count += r.count;
     acc.bytes += r.bytes;
+    acc.segments += r.segments;
     if (r.d.overflow) acc.kernel += r.count;
+    else acc.collectorFlows++;
   }
 
-  /** The record an overflow group is written as: no flow fields. */
+  /** The record an overflow group is written as: the service (no source side), or no flow fields for a coarse group. */
   private overflowRecord(acc: OverflowAcc, startIso: string, endIso: string, window: Record<string, unknown>): EcsRecord {
     const r = acc.first;
     const rec = this.base(r, startIso, endIso, window);
     // These occurrences belong to flows we could not keep.
     delete rec.source;
+    if (!acc.coarse) return rec;
     delete rec.destination;
     delete rec.observer;
     const dt = rec.droptrace as Record<string, unknown>;
@@ -303,7 +396,17 @@ export class FlowAggregator {
 
   /** On shutdown: a final record for every flow still tracked. */
   finish(): EcsRecord[] {
-    return this.finalsDue(Infinity, 'shutdown');
+    return [...this.finishEach()];
+  }
+
+  /**
+   * The same, one record at a time: the caller writes each before the next is
+   * built (tens of thousands of final records at once were the collector's
+   * peak memory at shutdown).
+   */
+  *finishEach(): Generator<EcsRecord> {
+    // Deleting the current entry while iterating a Map is safe.
+    for (const t of this.tracked.values()) yield this.forget([this.finalRecord(t, 'shutdown')])[0];
   }
 
   get trackedFlows(): number {
@@ -317,6 +420,7 @@ export class FlowAggregator {
     const dt = rec.droptrace as Record<string, unknown>;
     // Per-event details that don't describe a whole window.
     delete dt.bytes;
+    delete dt.segments;
     delete dt.incoming;
     delete (dt.tcp as Record<string, unknown> | undefined)?.flags;
     delete (dt.tcp as Record<string, unknown> | undefined)?.retransmits;
@@ -327,7 +431,7 @@ export class FlowAggregator {
   private flowRecord(r: Row, startIso: string, endIso: string, window: Record<string, unknown>, closedAt: number): EcsRecord {
     const rec = this.base(r, startIso, endIso, window);
     const flowId = hash(keyOf(r));
-    Object.assign(rec.droptrace, { id: `${this.o.hostName}-${closedAt}-${flowId}`, count: r.count, bytes: r.bytes, flow: { id: flowId } });
+    Object.assign(rec.droptrace, { id: `${this.o.hostName}-${closedAt}-${flowId}`, count: r.count, bytes: r.bytes, ...(withSegments(r.d.kind) ? { segments: r.segments } : {}), flow: { id: flowId } });
     return rec;
   }
 
@@ -340,13 +444,13 @@ export class FlowAggregator {
       t.bytes += r.bytes;
       t.last = endIso;
       t.lastMs = nowMs;
-      t.template = rec;
+      t.template = JSON.stringify(rec);
       // Re-insert so the Map's order is least-recently-seen first.
       this.tracked.delete(key);
       this.tracked.set(key, t);
       return;
     }
-    this.tracked.set(key, { key, first: rec.event.start!, last: endIso, lastMs: nowMs, count: r.count, bytes: r.bytes, template: rec, conn: connectionKeyOfRecord(rec) });
+    this.tracked.set(key, { key, first: rec.event.start!, last: endIso, lastMs: nowMs, count: r.count, bytes: r.bytes, template: JSON.stringify(rec), conn: connectionKeyOfRecord(rec) });
   }
 
   private finalsDue(nowMs: number, why?: FinalReason): EcsRecord[] {
@@ -368,7 +472,8 @@ export class FlowAggregator {
   }
 
   private finalRecord(t: Tracked, reason: FinalReason): EcsRecord {
-    const rec: EcsRecord = { ...t.template, event: { ...t.template.event, start: t.first, end: t.last }, droptrace: { ...t.template.droptrace } };
+    const rec = JSON.parse(t.template) as EcsRecord;
+    rec.event = { ...rec.event, start: t.first, end: t.last };
     rec['@timestamp'] = t.last;
     const flowId = hash(t.key);
     Object.assign(rec.droptrace, {

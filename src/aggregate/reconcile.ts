@@ -1,7 +1,7 @@
 // Per window and per network namespace: what the tracer counted vs the
 // kernel's own counters over (about) the same time, as droptrace.stats records.
 import type { EcsRecord } from '../record/ecs.js';
-import { coverage, type CounterReader, RECONCILED } from '../enrich/kernel-counters.js';
+import { coverage, type CounterReader, type ReconciledSignal } from '../enrich/kernel-counters.js';
 
 export interface ReconcilerOptions {
   hostName: string;
@@ -13,7 +13,7 @@ export interface ReconcilerOptions {
   now?: () => number;
 }
 
-type Traced = Partial<Record<keyof typeof RECONCILED, number>>;
+type Traced = Partial<Record<ReconciledSignal, number>>;
 
 export class Reconciler {
   private readonly last = new Map<number, Map<string, number>>();
@@ -29,20 +29,25 @@ export class Reconciler {
     const ns = dt.netns?.inode;
     const n = Number(dt.count ?? 0);
     if (typeof ns !== 'number' || !n || dt.flow?.final) return;
-    const key: keyof typeof RECONCILED | undefined =
-      r.event.action === 'tcp-retransmit' ? 'retransmits'
-      : r.event.action === 'tcp-loss-probe' ? 'lossProbes'
-      : r.event.action === 'tcp-incoming-out-of-order' ? 'outOfOrder'
-      : undefined;
     if (!this.traced.has(ns)) {
       if (this.traced.size >= (this.o.maxNamespaces ?? 64)) return;
       this.traced.set(ns, {});
     }
-    if (key) {
-      // A retransmitted TLP is also a retransmit in the kernel's RetransSegs.
-      const t = this.traced.get(ns)!;
-      t[key] = (t[key] ?? 0) + n;
-    }
+    const t = this.traced.get(ns)!;
+    const add = (k: ReconciledSignal, v: number) => (t[k] = (t[k] ?? 0) + v);
+    // The retransmit counters add segments (tcp_skb_pcount), not skbs.
+    const segs = Number(dt.segments ?? n);
+    const type = dt.retransmit?.type;
+    if (r.event.action === 'tcp-retransmit') {
+      add('retransmits', segs);
+      if (type === 'fast') add('fastRetransmits', segs);
+      if (type === 'rto') add('timeoutRetransmits', segs);
+      // type tlp here: an observed probe's retransmitted segment; the probe itself is its own tcp-loss-probe record.
+    } else if (r.event.action === 'tcp-loss-probe') {
+      add('lossProbes', n);
+      // An inferred probe is its retransmitted segment: also in RetransSegs.
+      if (dt.retransmit?.tlp_source === 'inferred') add('retransmits', segs);
+    } else if (r.event.action === 'tcp-incoming-out-of-order') add('outOfOrder', n);
   }
 
   /** Close the window: read counters, emit one record per namespace with a previous snapshot. */
@@ -73,7 +78,7 @@ export class Reconciler {
         droptrace: {
           id: `${this.o.hostName}-coverage-${ns}-${Date.parse(endIso)}`,
           netns: { inode: ns },
-          coverage: Object.fromEntries(rows.map((r) => [r.signal, { counter: r.counter, kernel: r.kernel, traced: r.traced, ...(r.coverage !== null ? { ratio: r.coverage } : {}) }])),
+          coverage: Object.fromEntries(rows.map((r) => [r.signal, { counter: r.counter, relation: r.relation, kernel: r.kernel, traced: r.traced, ...(r.coverage !== null ? { ratio: r.coverage } : {}), ...(r.note ? { note: r.note } : {}) }])),
         },
       });
     }));

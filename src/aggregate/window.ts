@@ -21,18 +21,25 @@ export interface WindowConsumer {
   /** `to`: the window number at the flush; more than window+1 when a flip was postponed (the window grew). */
   begin(window: number, closedAtNs: number, final: boolean, to?: number): void;
   add(e: MapEntry): void;
+  /** The kernel's count of every event of one kind in this window (keyless @t<kind> map), printed after its entries. */
+  total?(kind: string, count: number): void;
   end(): void;
 }
 
 export class WindowAssembler {
   private open = false;
   private buffered: WindowDump | null = null;
-  /** Entries that arrived outside a flush (should not happen; counted). */
+  /** Totals that arrived outside any window and were not zero (should not happen; counted). */
   stray = 0;
   private readonly consumer: WindowConsumer;
+  /** The window being counted by the kernel: the `to` of the last flush. */
+  private current = 0;
 
-  /** Either a streaming consumer, or a callback that gets each whole window (buffered). */
-  constructor(target: WindowConsumer | ((w: WindowDump) => void)) {
+  /**
+   * Either a streaming consumer, or a callback that gets each whole window
+   * (buffered). `now` is the monotonic clock (ns) for the final window.
+   */
+  constructor(target: WindowConsumer | ((w: WindowDump) => void), private readonly now: () => number = () => Number(process.hrtime.bigint())) {
     if (typeof target === 'function') {
       this.consumer = {
         begin: (window, closedAtNs, final) => (this.buffered = { window, closedAtNs, final, entries: [] }),
@@ -49,12 +56,28 @@ export class WindowAssembler {
   begin(from: number, ts: number, final: boolean, to?: number): void {
     if (this.open) this.end();
     this.open = true;
+    if (to !== undefined && to > 0) this.current = to;
     this.consumer.begin(from, ts, final, to);
   }
 
+  /**
+   * Counts printed outside a flush are bpftrace's own print of our maps at
+   * exit (src/source/program.ts): the last, partial window, which stays open
+   * until end() (the tracer's output ended).
+   */
+  private openFinal(): void {
+    this.open = true;
+    this.consumer.begin(this.current, this.now(), true);
+  }
+
   entry(e: MapEntry): void {
-    if (this.open) this.consumer.add(e);
-    else this.stray++;
+    if (!this.open) this.openFinal();
+    this.consumer.add(e);
+  }
+
+  total(kind: string, count: number): void {
+    if (!this.open) this.openFinal();
+    this.consumer.total?.(kind, count);
   }
 
   end(): void {

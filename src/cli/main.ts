@@ -16,6 +16,7 @@ const COMMANDS: LazyCommand[] = [
   { name: 'run', describe: 'The sidecar: all probes, per-flow aggregation, files and Elasticsearch', load: () => import('./commands/run.js') },
   { name: 'counters', describe: 'Kernel loss counters per network namespace as rates against their baselines, storms flagged', load: () => import('./commands/counters.js') },
   { name: 'doctor', describe: 'Trace and read counters and configuration for a while, then explain the losses: cause, evidence, check, fix', load: () => import('./commands/doctor.js') },
+  { name: 'pcap', describe: 'TCP loss per flow and direction from capture files (pcap/pcapng; the tcpdump -z analyser)', load: () => import('./commands/pcap.js') },
   { name: 'probes', describe: 'Show what this kernel and bpftrace allow, per signal', load: () => import('./commands/probes.js') },
   { name: 'setup', describe: 'Install Elasticsearch templates/data streams (setup elasticsearch) or Kibana assets (setup kibana)', load: () => import('./commands/setup.js') },
 ];

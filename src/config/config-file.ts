@@ -10,6 +10,7 @@
 //   elasticsearch: (or es:)   { url, namespace, api-key-file, … }   → es-url, es-namespace, …
 //   files: (or file:)          { max-bytes, max-age, keep, gzip, output-dir } → file-max-bytes, …
 //   filters: (or filter:)      { host, port, proto, iface, netns, reason, exclude-reason } → filter-host, …
+//   pcap:                      { state-dir, state-max-connections, max-connections, after, lock-wait } → pcap-state-dir, …
 // Unknown keys, duplicate options and secrets given as values are errors.
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
@@ -28,6 +29,7 @@ export const NESTED_GROUPS: Readonly<Record<string, NestedGroup>> = {
   file: { prefix: 'file-', group: 'Files' },
   filters: { prefix: 'filter-', group: 'Filters' },
   filter: { prefix: 'filter-', group: 'Filters' },
+  pcap: { prefix: 'pcap-', group: 'Pcap' },
 };
 
 export interface FileValue {

@@ -13,7 +13,7 @@
 
 export type OptionType = 'number' | 'int' | 'boolean' | 'string' | 'string[]' | 'duration' | 'bytes';
 
-export type OptionGroup = 'Tracing' | 'Windows' | 'Output' | 'Files' | 'Elasticsearch' | 'Filters';
+export type OptionGroup = 'Tracing' | 'Windows' | 'Output' | 'Files' | 'Elasticsearch' | 'Filters' | 'Pcap';
 
 export interface OptionSpec {
   readonly name: string;
@@ -91,6 +91,7 @@ export const RUN_OPTIONS = [
   // Windows
   { name: 'interval', type: 'duration', integer: true, default: 10, min: 1, max: 3600, group: 'Windows', describe: 'Seconds per flow window (aligned to wall-clock multiples)' },
   { name: 'max-flows', type: 'int', default: 16384, min: 1, max: 1_000_000, group: 'Windows', describe: 'Distinct flows counted per window and signal in the kernel; the rest go to exact overflow records' },
+  { name: 'kernel-map-keys', type: 'int', default: 0, min: 0, max: 100_000_000, group: 'Windows', describe: 'Size of the kernel maps in keys (0: computed from --max-flows). Smaller values lose keyed flows, counted as unattributed' },
   { name: 'collector-max-flows', type: 'int', default: 10000, min: 1, max: 10_000_000, group: 'Windows', describe: 'Flow records kept per window (top by count); the rest are summed into overflow records' },
   { name: 'idle-timeout', type: 'duration', integer: true, default: 60, min: 1, max: DAY, group: 'Windows', describe: 'Seconds without loss after which a flow gets its final record' },
   { name: 'stats-interval', type: 'duration', integer: true, default: 60, min: 1, max: DAY, group: 'Windows', describe: 'Seconds between self-stats records and log lines' },
@@ -124,6 +125,12 @@ export const RUN_OPTIONS = [
   { name: 'filter-netns', type: 'string[]', group: 'Filters', describe: 'Only this network namespace inode' },
   { name: 'filter-reason', type: 'string[]', group: 'Filters', describe: 'Only drops with this reason, e.g. NETFILTER_DROP' },
   { name: 'exclude-reason', type: 'string[]', group: 'Filters', describe: 'Hide drops with this reason' },
+  // Capture analysis (droptrace pcap; src/pcap)
+  { name: 'pcap-state-dir', type: 'string', path: true, group: 'Pcap', describe: 'Carry per-connection state from one file of a tcpdump rotation to the next (tcpdump -z), and serialize overlapping runs on a lock, in this directory (0700)' },
+  { name: 'pcap-state-max-connections', type: 'int', default: 20_000, min: 0, max: 10_000_000, group: 'Pcap', describe: 'Connections carried in the state file (most recently active first)' },
+  { name: 'pcap-max-connections', type: 'int', default: 1_000_000, min: 1, max: 50_000_000, group: 'Pcap', describe: 'Connections analysed at once; beyond it the least recently active is evicted (counted)' },
+  { name: 'pcap-after', type: 'string', default: 'keep', choices: ['keep', 'delete', 'gzip'], group: 'Pcap', describe: 'What to do with a capture file once analysed and shipped: keep, delete, or gzip it' },
+  { name: 'pcap-lock-wait', type: 'duration', default: 300, min: 0, max: DAY, group: 'Pcap', describe: 'How long to wait for an overlapping run to release the state/output lock' },
 ] as const satisfies readonly OptionSpec[];
 
 export type OptionName = (typeof RUN_OPTIONS)[number]['name'];

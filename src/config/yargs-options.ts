@@ -20,8 +20,10 @@ function describe(spec: OptionSpec): string {
   return bits.join(' ');
 }
 
-export function addRunOptions<T>(y: Argv<T>): Argv<T> {
+/** `include` picks the options a command takes (default: all but the capture-analysis ones, which only `pcap` takes). */
+export function addRunOptions<T>(y: Argv<T>, include: (spec: OptionSpec) => boolean = (s) => s.group !== 'Pcap'): Argv<T> {
   for (const spec of RUN_OPTIONS as readonly OptionSpec[]) {
+    if (!include(spec)) continue;
     const o: Options = { describe: describe(spec), group: `${spec.group}:` };
     if (spec.type === 'boolean') o.type = 'boolean';
     else {

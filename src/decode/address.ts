@@ -51,3 +51,17 @@ export function wireAddresses(ev: { l3: number; s4: number; d4: number; s6: stri
   if (ev.l3 === 6) return [ipv6FromWords(ev.s6), ipv6FromWords(ev.d6)];
   return [undefined, undefined];
 }
+
+/** An address as iproute2 or a user writes it → the spelling wireAddresses() produces (RFC 5952 for IPv6). */
+export function canonicalIp(text: string): string {
+  if (!text.includes(':')) return text;
+  const lower = text.toLowerCase();
+  const v4 = /^(.*:)(\d+\.\d+\.\d+\.\d+)$/.exec(lower);
+  if (v4 && /^(0{0,4}:){0,5}:?ffff:$/.test(v4[1].replace(/^::/, ':'))) return `::ffff:${v4[2]}`;
+  const [head, tail] = lower.includes('::') ? lower.split('::') : [lower, undefined];
+  const h = head ? head.split(':') : [];
+  const t = tail ? tail.split(':') : [];
+  const groups = tail === undefined ? h : [...h, ...Array(Math.max(0, 8 - h.length - t.length)).fill('0'), ...t];
+  if (groups.length !== 8 || groups.some((g) => !/^[0-9a-f]{1,4}$/.test(g))) return lower;
+  return compressIpv6(groups.map((g) => parseInt(g, 16)));
+}

@@ -9,6 +9,8 @@ export interface DropWire {
   ifindex: number; iif: number; netns: number; dst_in: string;
   l3: number; l4: number; s4: number; d4: number; s6: string; d6: string;
   sport: number; dport: number; tflags: number; icmp_type: number; icmp_code: number; cpu: number;
+  /** 1: a socket had taken it before it was dropped without a route (local delivery); absent from older probe output. */
+  local?: number;
 }
 
 export interface TcpSockWire {
@@ -16,6 +18,8 @@ export interface TcpSockWire {
   ts: number; state: number; ca_state: number; pending: number; retransmits: number;
   netns: number; l3: number; s4: number; d4: number; s6: string; d6: string;
   sport: number; dport: number; len: number; cpu: number;
+  /** GSO/TSO segments of the retransmitted skb (tcp_skb_pcount); absent from older probe output. */
+  segs?: number;
 }
 
 /** Receiver-side loss seen on tcp:tcp_probe (probes/incoming-loss): s* is the peer. */
@@ -25,6 +29,8 @@ export interface IncomingWire {
   action: number;
   ts: number; seq: number; rcv_nxt: number; netns: number; l3: number; s4: number; d4: number; s6: string; d6: string;
   sport: number; dport: number; len: number; cpu: number;
+  /** Segments of the arriving skb (GRO: several). */
+  segs?: number;
 }
 
 export type EventWire = DropWire | TcpSockWire | IncomingWire;
@@ -43,7 +49,10 @@ export interface MapEntry {
   /** Keys as unsigned 64-bit values (bpftrace prints them signed). */
   keys: bigint[];
   count: number;
+  /** Sum of the values (bytes). */
   total: number;
+  /** Sum of the segment counts packed above bit 40 of the TCP maps' values (r, i); 0 elsewhere. */
+  segments: number;
 }
 
 export type WireMessage =
@@ -54,7 +63,8 @@ export type WireMessage =
   | { kind: 'stack-frame'; address: string }
   | { kind: 'stack-end' }
   | { kind: 'map-entry'; entry: MapEntry }
-  | { kind: 'scalar'; name: string; value: number }
+  /** A keyless map (`@name: N`); `gen` is the generation digit of per-window maps (`@td0`). */
+  | { kind: 'scalar'; name: string; value: number; gen?: 0 | 1 }
   | { kind: 'ready' }
   | { kind: 'attaching'; probes: number }
   | { kind: 'lost'; count: number }
@@ -68,6 +78,8 @@ const SOCK_HEX = ['s6', 'd6'] as const;
 const INCOMING_NUMERIC = ['ts', 'action', 'seq', 'rcv_nxt', 'netns', 'l3', 's4', 'd4', 'sport', 'dport', 'len', 'cpu'] as const;
 const END_NUMERIC = ['ts', 'oldstate', 'retrans', 'ooo', 'netns', 'l3', 's4', 'd4', 'sport', 'dport'] as const;
 const FLUSH_NUMERIC = ['from', 'to', 'ts'] as const;
+const OPTIONAL_SEGS = ['segs'] as const;
+const OPTIONAL_LOCAL = ['local'] as const;
 
 // Kernel addresses are printed "0x%llx"; IPv6 addresses as four "%08x" words
 // (exactly 32 digits). Anything else would be misread downstream: BigInt()
@@ -79,7 +91,8 @@ const HEX_RE: Record<string, RegExp> = { loc: ADDR_RE, dst_in: ADDR_RE, s6: WORD
 const LOST_TEXT_RE = /^Lost (\d+) events?\b/;
 // bpftrace's text rendering of a stats() map entry and of a scalar map.
 const MAP_ENTRY_RE = /^@([a-z]+)[01]\[(-?\d+(?:, -?\d+)*)\]: count (\d+), average -?\d+, total (-?\d+)$/;
-const SCALAR_RE = /^@([a-z_]+): (-?\d+)$/;
+const SCALAR_RE = /^@([a-z_]+)([01]?): (-?\d+)$/;
+const SEEN_RE = /^@s[dri][01]\[-?\d+(?:, -?\d+)*\]: \d+$/;
 const ATTACH_RE = /^Attaching (\d+) probes?\.\.\.$/;
 
 export function decodeLine(raw: string): WireMessage {
@@ -120,13 +133,13 @@ function decodeObject(o: Record<string, unknown>, line: string): WireMessage {
   if (typeof o.type === 'string' && !('t' in o)) return decodeEnvelope(o, line);
   switch (o.t) {
     case 'drop':
-      return checked(o, DROP_NUMERIC, DROP_HEX, line);
+      return checked(o, DROP_NUMERIC, DROP_HEX, line, OPTIONAL_LOCAL);
     case 'retrans':
     case 'synack':
     case 'tlp':
-      return checked(o, SOCK_NUMERIC, SOCK_HEX, line);
+      return checked(o, SOCK_NUMERIC, SOCK_HEX, line, OPTIONAL_SEGS);
     case 'incoming':
-      return checked(o, INCOMING_NUMERIC, SOCK_HEX, line);
+      return checked(o, INCOMING_NUMERIC, SOCK_HEX, line, OPTIONAL_SEGS);
     case 'end': {
       const m = checked(o, END_NUMERIC, SOCK_HEX, line);
       return m.kind === 'event' ? { kind: 'flow-end', end: m.event as unknown as FlowEndWire } : m;
@@ -165,6 +178,8 @@ function decodeEnvelope(o: Record<string, unknown>, line: string): WireMessage {
 }
 
 const I64_MIN = -(1n << 63n);
+const PACKED_MAPS = new Set(['r', 'or', 'i', 'oi']);
+const BYTES_MASK = (1n << 40n) - 1n;
 const U64_LIMIT = 1n << 64n;
 
 function decodeMapLine(line: string): WireMessage {
@@ -186,11 +201,17 @@ function decodeMapLine(line: string): WireMessage {
       keys[i] = k;
     }
     const count = Number(m[3]);
-    const total = Number(BigInt.asUintN(64, BigInt(m[4])));
-    return { kind: 'map-entry', entry: { map: m[1], keys, count, total } };
+    const t = BigInt.asUintN(64, BigInt(m[4]));
+    // The TCP probes sum `bytes | segments << 40` (probes/shared/*.bt.inc).
+    const packed = PACKED_MAPS.has(m[1]);
+    const total = Number(packed ? t & BYTES_MASK : t);
+    const segments = packed ? Number(t >> 40n) : 0;
+    return { kind: 'map-entry', entry: { map: m[1], keys, count, total, segments } };
   }
+  // A key of a seen map (@sd0 …), printed at exit when an event re-added it after END's clear.
+  if (SEEN_RE.test(line)) return { kind: 'ignored' };
   const sc = SCALAR_RE.exec(line);
-  if (sc) return { kind: 'scalar', name: sc[1], value: Number(sc[2]) };
+  if (sc) return sc[2] ? { kind: 'scalar', name: sc[1], value: Number(sc[3]), gen: sc[2] === '1' ? 1 : 0 } : { kind: 'scalar', name: sc[1], value: Number(sc[3]) };
   return { kind: 'undecodable', line, why: 'unrecognised map line' };
 }
 
@@ -204,10 +225,14 @@ function checked(
   numeric: readonly string[],
   hex: readonly string[],
   line: string,
+  optional: readonly string[] = [],
 ): WireMessage {
   for (const k of numeric) {
     const v = o[k];
     if (!isCount(v)) return { kind: 'undecodable', line, why: `field ${k} is not a non-negative integer` };
+  }
+  for (const k of optional) {
+    if (k in o && !isCount(o[k])) return { kind: 'undecodable', line, why: `field ${k} is not a non-negative integer` };
   }
   for (const k of hex) {
     const v = o[k];

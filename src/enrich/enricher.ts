@@ -30,7 +30,8 @@ export class Enricher {
   private idSeq = 0;
 
   constructor(private readonly d: EnricherDeps) {
-    this.paths = new PathClassifier(d.symbols);
+    const ifs = d.interfaces;
+    this.paths = new PathClassifier(d.symbols, ifs?.isLocalAddress ? (ns, ip) => ifs.isLocalAddress(ns, ip) : undefined);
     this.clock = d.clock ?? new MonotonicToWall();
   }
 
@@ -53,8 +54,8 @@ export class Enricher {
     // fixed order instead of conditional spreads, and cached strings: fewer
     // allocations per event, same JSON (key order included).
     const [sip, dip] = wireAddresses(ev);
-    const { direction, path } = this.paths.classify(ev.iif, ev.dst_in);
     const loc = this.d.symbols.lookup(ev.loc);
+    const { direction, path } = this.paths.classify({ iif: ev.iif, dst_in: ev.dst_in, local: ev.local, netns: ev.netns, symbol: loc.symbol, dst: dip });
     const l3 = ev.l3;
     const l4 = ev.l4;
     const hasPorts = l4 === 6 || l4 === 17 || l4 === 132 || l4 === 136;
@@ -149,6 +150,7 @@ export class Enricher {
         netns: { inode: ev.netns },
         path: 'local-out',
         ...(ev.len ? { bytes: ev.len } : {}),
+        ...(ev.segs !== undefined && ev.t === 'retrans' ? { segments: ev.segs } : {}),
       },
     } as EcsRecord;
   }
@@ -170,6 +172,7 @@ export class Enricher {
         netns: { inode: ev.netns },
         path: 'local-in',
         ...(ev.len ? { bytes: ev.len } : {}),
+        ...(ev.segs !== undefined ? { segments: ev.segs } : {}),
       },
     } as EcsRecord;
   }

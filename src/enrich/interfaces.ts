@@ -8,6 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync, statSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { canonicalIp } from '../decode/address.js';
 
 export interface NetnsHandle {
   inode: number;
@@ -21,6 +22,8 @@ export interface InterfaceResolverOptions {
   now?: () => number;
   /** Lists links of the netns at `path` as [ifindex, name] pairs. */
   listLinks?: (path: string) => Array<[number, string]>;
+  /** Lists the local and broadcast addresses of the netns at `path` (canonical spelling). */
+  listAddrs?: (path: string) => string[];
   selfNetnsInode?: number;
 }
 
@@ -74,6 +77,29 @@ export function listLinksWithIp(path: string): Array<[number, string]> {
   }
 }
 
+/** `ip -j addr show` in the netns: every local and broadcast address, canonical spelling. */
+export function listAddrsWithIp(path: string): string[] {
+  try {
+    const stdout = execFileSync('nsenter', [`--net=${path}`, '--', 'ip', '-j', 'addr', 'show'], {
+      timeout: 3000, maxBuffer: 16 << 20, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'],
+      env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
+    });
+    // Control bytes in names: see listLinksWithIp.
+    const json = stdout.replace(/[\u0000-\u0009\u000b-\u001f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+    const links = JSON.parse(json) as Array<{ addr_info?: Array<{ local?: unknown; broadcast?: unknown }> }>;
+    const out: string[] = [];
+    for (const l of links) {
+      for (const a of l.addr_info ?? []) {
+        if (typeof a.local === 'string') out.push(canonicalIp(a.local));
+        if (typeof a.broadcast === 'string') out.push(canonicalIp(a.broadcast));
+      }
+    }
+    return out;
+  } catch {
+    return [];
+  }
+}
+
 // Lookups are synchronous: a miss costs one `ip` run (~5 ms) and is
 // rate-limited per netns, which keeps records in order without buffering.
 export class InterfaceResolver {
@@ -88,7 +114,30 @@ export class InterfaceResolver {
       refreshMs: opts.refreshMs ?? 2000,
       now: opts.now ?? Date.now,
       listLinks: opts.listLinks ?? listLinksWithIp,
+      listAddrs: opts.listAddrs ?? listAddrsWithIp,
     };
+  }
+
+  private readonly addrs = new Map<number, Set<string>>();
+  private readonly lastAddrRefresh = new Map<number, number>();
+
+  /**
+   * Is `ip` an address of `netns` (local or broadcast)? undefined when the
+   * netns has no handle or no addresses could be listed. A miss refreshes that
+   * netns's list (rate-limited like names), so a new address shows up.
+   */
+  isLocalAddress(netns: number, ip: string): boolean | undefined {
+    let set = this.addrs.get(netns);
+    if (set?.has(ip)) return true;
+    const last = this.lastAddrRefresh.get(netns) ?? -Infinity;
+    if (this.opts.now() - last >= this.opts.refreshMs) {
+      this.lastAddrRefresh.set(netns, this.opts.now());
+      const handle = findNetnsHandles(this.opts.procRoot, this.opts.runNetns).find((h) => h.inode === netns);
+      const list = handle ? this.opts.listAddrs(handle.path) : [];
+      if (list.length > 0) this.addrs.set(netns, (set = new Set(list)));
+    }
+    if (!set) return undefined;
+    return set.has(ip);
   }
 
   /** Name of `ifindex` in `netns`; a miss refreshes that netns (rate-limited). */

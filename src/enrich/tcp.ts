@@ -28,20 +28,29 @@ const TCP_SYN_SENT = 2;
 const TCP_SYN_RECV = 3;
 
 /**
- * Why was this segment retransmitted? Derived from socket state at the
- * tcp_retransmit_skb tracepoint:
+ * Why was this segment retransmitted? Derived from the socket's state at the
+ * tcp_retransmit_skb tracepoint, following how the kernel itself counts
+ * (net/ipv4/tcp_output.c, tcp_timer.c, 4.x–6.18):
  *  - SYN_SENT: the SYN itself (SYN_RECV with a full socket: our SYN-ACK).
- *  - the TLP timer is the pending one (icsk_pending == LOSS_PROBE): the timer
- *    handler runs tcp_send_loss_probe without clearing it, so a retransmit
- *    seen then is the probe.
- *  - CA state Loss: tcp_retransmit_timer entered Loss before resending (RTO).
- *  - CA state Recovery/Disorder/CWR: fast retransmit (dupacks/SACK/RACK).
+ *  - CA state Loss → rto: tcp_retransmit_timer enters Loss before resending
+ *    (TCPTimeouts), and every retransmit while in Loss is a slow-start
+ *    retransmit after that timeout (TCPSlowStartRetrans).
+ *  - CA state Recovery (also Disorder/CWR) → fast: tcp_xmit_retransmit_queue
+ *    outside Loss, counted by the kernel as TCPFastRetrans (dupacks, SACK,
+ *    RACK reordering timeout all enter Recovery first).
+ *  - Open (or CWR) with the loss-probe timer pending → tlp: only the TLP timer
+ *    handler (tcp_send_loss_probe) retransmits while no loss is known; it runs
+ *    with icsk_pending still ICSK_TIME_LOSS_PROBE. The pending timer alone
+ *    says nothing in Recovery: ACK processing retransmits before it re-arms the
+ *    timer, which is why checking it first labelled fast retransmits as TLPs.
+ *  - anything else (Open without a pending probe): unknown, not a guess.
  */
 export function retransmitType(state: number, caState: number, pending: number): RetransmitType {
   if (state === TCP_SYN_SENT) return 'syn';
   if (state === TCP_SYN_RECV) return 'synack';
-  if (pending === ICSK_TIME_LOSS_PROBE) return 'tlp';
   if (caState === TCP_CA_LOSS) return 'rto';
-  if (caState === TCP_CA_RECOVERY || caState === TCP_CA_DISORDER || caState === TCP_CA_CWR) return 'fast';
+  if (caState === TCP_CA_RECOVERY || caState === TCP_CA_DISORDER) return 'fast';
+  if ((caState === TCP_CA_OPEN || caState === TCP_CA_CWR) && pending === ICSK_TIME_LOSS_PROBE) return 'tlp';
+  if (caState === TCP_CA_CWR) return 'fast';
   return 'unknown';
 }

@@ -9,6 +9,22 @@ export type Action =
   | 'tcp-incoming-out-of-order'
   | 'tcp-incoming-retransmit'
   | 'tcp-incoming-duplicate'
+  /** Unattributed incoming-loss occurrences (any of the three above; see FlowStats.unattributed). */
+  | 'tcp-incoming-loss'
+  // Capture analysis (droptrace pcap, src/pcap/analysis/categories.ts)
+  | 'tcp-fast-retransmit'
+  | 'tcp-spurious-retransmit'
+  | 'tcp-out-of-order'
+  | 'tcp-lost-segment'
+  | 'tcp-dup-ack'
+  | 'tcp-zero-window'
+  | 'tcp-window-full'
+  | 'tcp-keep-alive'
+  | 'tcp-zero-window-probe'
+  | 'tcp-sack'
+  | 'tcp-dsack'
+  | 'tcp-acked-unseen'
+  | 'pcap-file'
   | 'events-lost'
   | 'tracer-gap'
   | 'self-stats'
@@ -35,6 +51,7 @@ export interface EcsRecord {
     action: Action;
     dataset: Dataset;
     reason?: string;
+    outcome?: 'success' | 'failure';
     start?: string;
     end?: string;
   };
@@ -48,9 +65,13 @@ export interface EcsRecord {
   destination?: Endpoint;
   host?: { name: string };
   observer?: {
+    /** "pcap" for records from capture analysis. */
+    type?: string;
     ingress?: { interface?: { id?: string; name?: string } };
     egress?: { interface?: { id?: string; name?: string } };
   };
+  /** The capture file a pcap record was read from. */
+  file?: { path: string };
   droptrace: Record<string, unknown> & {
     /** Stable id of this record (used as the Elasticsearch `_id`). */
     id?: string;

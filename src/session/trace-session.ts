@@ -6,7 +6,7 @@ import { EnvironmentError, TracerError, UsageError } from '../errors.js';
 import type { EcsRecord } from '../record/ecs.js';
 import { parseFilters, type RawFilters, type Filters } from '../filters/filters.js';
 import { compilePredicate, type ResolvedFilters } from '../filters/predicate.js';
-import { detectCapabilities, assertRunnable, type Capabilities, type SignalChoice, type DetectOptions } from '../source/capabilities.js';
+import { detectCapabilities, assertRunnable, SIGNAL_EVENTS, type Capabilities, type SignalChoice, type DetectOptions } from '../source/capabilities.js';
 import { buildProgram } from '../source/program.js';
 import { Supervisor, type Gap } from '../source/supervisor.js';
 import { decodeLine } from '../decode/wire.js';
@@ -18,8 +18,8 @@ import { writeReadyFile } from './ready-file.js';
 import { WindowAssembler } from '../aggregate/window.js';
 import { FlowAggregator } from '../aggregate/flow-records.js';
 import { MonotonicToWall, systemClock } from '../enrich/clock.js';
-import { versionAtLeast } from '../source/bpftrace-binary.js';
-import { recursionMisses } from '../source/bpf-misses.js';
+import { readBpfObjects, attributePrograms, bpftoolProgNames } from '../source/bpf-fdinfo.js';
+import { kernelMapSizing } from '../source/map-sizing.js';
 import { join } from 'node:path';
 
 export interface SessionOptions {
@@ -36,7 +36,7 @@ export interface SessionOptions {
   /** Per-event records: events/s budget (0 = unlimited), or null for none. Default unlimited. */
   stream?: { ratePerSec: number } | null;
   /** Per-flow windows counted in the kernel; flow records go to onRecord. */
-  aggregate?: { intervalS: number; maxFlows: number; collectorMaxFlows: number; idleTimeoutS: number } | null;
+  aggregate?: { intervalS: number; maxFlows: number; collectorMaxFlows: number; idleTimeoutS: number; kernelMapKeys?: number } | null;
   /** Signals not to trace even when available (e.g. run --no-incoming-loss). */
   disabledSignals?: string[];
   /** Attach the kernel stack to each streamed drop record (droptrace.drop.stack). */
@@ -63,17 +63,28 @@ export interface SessionStats {
   strayEntries: number;
   /** Probe firings the kernel skipped (BPF recursion protection), all probes, this run. */
   kernelMissed: number;
+  /** The same by signal (programs named by bpftool; 'unattributed' without it). */
+  kernelMissedBySignal: Record<string, number>;
+  /** Events the kernel counted that no map could key (a refused insert): in unattributed overflow records. */
+  unattributed: number;
+  /** The kernel maps of the running tracer: how many, their size in keys, and the memory the kernel charges for them. */
+  kernelMaps: { maps: number; keys: number; bytes: number };
   /** 100 ms ticks a window flip was postponed because userspace had not emptied the other generation yet. */
   windowStalls: number;
 }
 
+/** The per-window keyless totals (@td0 …; src/source/program.ts). */
+const WINDOW_TOTALS = new Set(['td', 'tr', 'ti']);
+
 const OPTIONAL_ORDER = ['flow-ends', 'loss-probes', 'incoming-loss', 'synack-retransmits', 'retransmits', 'drops'];
 
 export class TraceSession {
-  readonly stats: SessionStats = { lines: 0, events: 0, undecodable: 0, lost: 0, restarts: 0, gaps: 0, suppressed: 0, windows: 0, flowRecords: 0, overflowCount: 0, strayEntries: 0, kernelMissed: 0, windowStalls: 0 };
+  readonly stats: SessionStats = { lines: 0, events: 0, undecodable: 0, lost: 0, restarts: 0, gaps: 0, suppressed: 0, windows: 0, flowRecords: 0, overflowCount: 0, strayEntries: 0, kernelMissed: 0, kernelMissedBySignal: {}, unattributed: 0, kernelMaps: { maps: 0, keys: 0, bytes: 0 }, windowStalls: 0 };
   private stallsSeen = 0;
-  /** recursion_misses already counted from the current bpftrace process. */
-  private missesSeen = 0;
+  /** recursion_misses already counted from the current bpftrace process, per program id. */
+  private missesSeen = new Map<number, number>();
+  /** Program id → signal, for the current bpftrace process. */
+  private progSignals = new Map<number, string>();
   private flows: FlowAggregator | null = null;
   private windows: WindowAssembler | null = null;
   /** Last cumulative @suppressed value seen from the current bpftrace process. */
@@ -138,6 +149,7 @@ export class TraceSession {
         tcpSockPredicate: compilePredicate(resolved, 'tcp-sock'),
         minReason: reasons.minCode(),
         dropRxSk: this.capabilities.dropRxSk,
+        retransmitErr: this.capabilities.retransmitErr,
         stream: this.o.stream === undefined ? { ratePerSec: 0 } : this.o.stream,
         kernelStack: this.o.kernelStack ?? false,
         aggregate: agg ? { intervalNs, phaseNs, maxFlows: agg.maxFlows } : null,
@@ -146,7 +158,8 @@ export class TraceSession {
       this.included = program.included;
       // Spawned synchronously here; its lines are handled only after the
       // enricher and aggregator below exist (same tick).
-      const launched = this.launch(program.text, agg ? this.mapKeysEnv(agg.maxFlows) : {});
+      const sizing = agg ? kernelMapSizing(this.capabilities.bpftrace.version, agg.maxFlows, agg.kernelMapKeys) : null;
+      const launched = this.launch(program.text, sizing?.env ?? {});
       launched.catch(() => undefined);
       this.enricher = new Enricher({ symbols: loadSymbols(), reasons, interfaces, hostName: this.host, tlpObserved: tlpObserved(), clock });
       if (agg) {
@@ -158,17 +171,22 @@ export class TraceSession {
         this.windows = new WindowAssembler({
           begin: (window, closedAt, final, to) => flows.begin(window, closedAt, final, to),
           add: (e) => flows.add(e),
+          total: (kind, n) => flows.total(kind, n),
           end: () => {
             const recs = flows.end();
             this.stats.windows = flows.stats.windows;
             this.stats.flowRecords = flows.stats.flowRecords;
             this.stats.overflowCount = flows.stats.overflowCount;
+            if (flows.stats.unattributed > this.stats.unattributed) {
+              if (this.stats.unattributed === 0) this.warn(`${flows.stats.unattributed} events could not be keyed in a full kernel map and are counted as unattributed (raise --kernel-map-keys, or leave it at 0)`);
+              this.stats.unattributed = flows.stats.unattributed;
+            }
             this.stats.strayEntries = flows.stats.unknownEntries + (this.windows?.stray ?? 0);
             for (const r of recs) this.o.onRecord(r);
             this.updateKernelMissed();
             if (flows.lastWindow) this.o.onWindowClosed?.(flows.lastWindow);
           },
-        });
+        }, () => Number(systemClock.monoNs()));
       }
       try {
         await launched;
@@ -210,27 +228,36 @@ export class TraceSession {
     };
   }
 
-  /** bpftrace's map size limit: key-tracking and stats maps hold up to maxFlows each. */
-  private mapKeysEnv(maxFlows: number): Record<string, string> {
-    const n = String(maxFlows + 1024);
-    // Renamed in bpftrace 0.19; 0.23 warns about the old name.
-    return versionAtLeast(this.capabilities.bpftrace.version, 0, 19) ? { BPFTRACE_MAX_MAP_KEYS: n } : { BPFTRACE_MAP_KEYS_MAX: n };
+  /** Name the running tracer's programs by signal and read its map memory (once per bpftrace process). */
+  private async inspectTracer(pid: number): Promise<void> {
+    const objs = readBpfObjects(pid);
+    if (!objs) return;
+    this.stats.kernelMaps = { maps: objs.maps.length, keys: Math.max(0, ...objs.maps.map((m) => m.maxEntries)), bytes: objs.maps.reduce((s, m) => s + m.memlock, 0) };
+    const names = await bpftoolProgNames();
+    const events = this.included.map((s) => SIGNAL_EVENTS[s.signal]);
+    const progs = objs.progs.filter((p) => names.has(p.id)).map((p) => ({ id: p.id, name: names.get(p.id)! }));
+    this.progSignals = new Map([...attributePrograms(progs, events)].map(([id, i]) => [id, this.included[i].signal]));
   }
 
   /** Re-read the kernel's skip counters of the running bpftrace (call before stop() for the last value). */
   updateKernelMissed(): number {
     const pid = this.supervisor?.pid;
-    const n = pid ? recursionMisses(pid) : undefined;
-    if (n !== undefined && n > this.missesSeen) {
-      this.stats.kernelMissed += n - this.missesSeen;
-      this.missesSeen = n;
+    const objs = pid ? readBpfObjects(pid) : undefined;
+    for (const p of objs?.progs ?? []) {
+      const seen = this.missesSeen.get(p.id) ?? 0;
+      if (p.recursionMisses <= seen) continue;
+      const n = p.recursionMisses - seen;
+      this.missesSeen.set(p.id, p.recursionMisses);
+      this.stats.kernelMissed += n;
+      const sig = this.progSignals.get(p.id) ?? 'unattributed';
+      this.stats.kernelMissedBySignal[sig] = (this.stats.kernelMissedBySignal[sig] ?? 0) + n;
     }
     return this.stats.kernelMissed;
   }
 
   /** Final flow records for flows still open (call after stop()). */
   finishFlows(): void {
-    for (const r of this.flows?.finish() ?? []) this.o.onRecord(r);
+    for (const r of this.flows?.finishEach() ?? []) this.o.onRecord(r);
   }
 
   private launch(program: string, extraEnv: Record<string, string>): Promise<void> {
@@ -246,8 +273,12 @@ export class TraceSession {
         onReady: (pid, restarts) => {
           this.stats.restarts = restarts;
           this.suppressedSeen = 0;
-          this.missesSeen = 0;
+          this.missesSeen = new Map();
+          this.progSignals = new Map();
+          void this.inspectTracer(pid);
           this.stallsSeen = 0;
+          // A restarted tracer: whatever the old one printed at exit is its final window.
+          this.windows?.end();
           this.flows?.attached(systemClock.monoNs());
           if (this.o.readyFile) {
             const file = this.o.readyFile;
@@ -284,6 +315,8 @@ export class TraceSession {
     this.updateKernelMissed();
     await this.supervisor?.stop();
     this.flushStack();
+    // bpftrace's exit print of our maps was the last, partial window.
+    this.windows?.end();
   }
 
   private onLine(line: string): void {
@@ -319,7 +352,9 @@ export class TraceSession {
         this.windows?.entry(m.entry);
         return;
       case 'scalar':
-        if (m.name === 'stalls') {
+        if (m.gen !== undefined && WINDOW_TOTALS.has(m.name)) {
+          this.windows?.total(m.name, m.value);
+        } else if (m.name === 'stalls') {
           // Cumulative ticks a window flip waited for userspace (see program.ts).
           if (m.value > this.stallsSeen) this.stats.windowStalls += m.value - this.stallsSeen;
           this.stallsSeen = m.value;

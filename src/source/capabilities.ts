@@ -6,9 +6,19 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { EnvironmentError } from '../errors.js';
-import { type BpftraceCommand, type BpftraceVersion, bpftraceVersion, resolveBpftrace, runBpftrace, versionAtLeast } from './bpftrace-binary.js';
+import { type BpftraceCommand, type BpftraceVersion, type BpftraceChoice, chooseBpftrace, runBpftrace, versionAtLeast } from './bpftrace-binary.js';
 
 export type SignalName = 'drops' | 'retransmits' | 'synack-retransmits' | 'loss-probes' | 'incoming-loss' | 'flow-ends';
+/** The kernel event (tracepoint / function) each signal's program attaches to. */
+export const SIGNAL_EVENTS: Record<SignalName, string> = {
+  drops: 'kfree_skb',
+  retransmits: 'tcp_retransmit_skb',
+  'synack-retransmits': 'tcp_retransmit_synack',
+  'loss-probes': 'tcp_send_loss_probe',
+  'incoming-loss': 'tcp_probe',
+  'flow-ends': 'inet_sock_set_state',
+};
+
 export type Variant = 'tracepoint' | 'rawtracepoint' | 'fentry' | 'kprobe' | 'inferred' | 'unavailable';
 
 export interface SignalChoice {
@@ -22,13 +32,15 @@ export interface SignalChoice {
 
 export interface Capabilities {
   root: boolean;
-  bpftrace: { command: BpftraceCommand; version: BpftraceVersion; fentrySupported: boolean; kprobeSupported: boolean };
+  bpftrace: { command: BpftraceCommand; version: BpftraceVersion; why: string; fentrySupported: boolean; kprobeSupported: boolean };
   btf: boolean;
   tracefs: { path: string | null; mountedByUs: boolean; error?: string };
   kallsyms: { readable: boolean; kptrRestrict: number | null };
   dropReasons: boolean;
   /** kfree_skb carries the receiving socket (rx_sk, 6.11+). */
   dropRxSk: boolean;
+  /** tcp_retransmit_skb carries the attempt's result (err): it then also fires for attempts that sent nothing. */
+  retransmitErr: boolean;
   signals: SignalChoice[];
 }
 
@@ -42,6 +54,8 @@ export interface DetectOptions {
   tracefs?: string;
   /** Probe `bpftrace --info` (skipped in unit tests). */
   info?: (cmd: BpftraceCommand) => Promise<string>;
+  /** Choose the bpftrace (default: chooseBpftrace — the given one, else the newest of the private install and the system's). */
+  choose?: (spec: string | undefined) => Promise<BpftraceChoice>;
 }
 
 const TRACEFS_CANDIDATES = ['kernel/tracing', 'kernel/debug/tracing'];
@@ -135,8 +149,7 @@ export async function detectCapabilities(opts: DetectOptions = {}): Promise<Capa
   const sysRoot = opts.sysRoot ?? '/sys';
   const procRoot = opts.procRoot ?? '/proc';
   const uid = opts.uid ?? process.getuid?.() ?? 0;
-  const command = resolveBpftrace(opts.bpftrace);
-  const version = await bpftraceVersion(command);
+  const { command, version, why } = await (opts.choose ?? chooseBpftrace)(opts.bpftrace);
   const info = await (opts.info ?? defaultInfo)(command);
   const feats = parseInfoFeatures(info);
   const btf = existsSync(join(sysRoot, 'kernel/btf/vmlinux'));
@@ -155,7 +168,7 @@ export async function detectCapabilities(opts: DetectOptions = {}): Promise<Capa
     // Raw tracepoint first: unlike a perf-based tracepoint it is not skipped
     // while another of our programs runs on the CPU (see probes/drops/kfree_skb.raw.bt).
     // bpftrace 0.17 rejects rawtracepoint attach points ("Invalid probe type").
-    signals.push({ signal: 'drops', variant: 'rawtracepoint', files: ['drops/kfree_skb.raw.bt'], detail: 'rawtracepoint:kfree_skb with drop reasons (never skipped by BPF recursion protection)', degraded: false });
+    signals.push({ signal: 'drops', variant: 'rawtracepoint', files: ['drops/kfree_skb.raw.bt'], detail: 'rawtracepoint:kfree_skb with drop reasons (skipped only when it would nest in itself on one CPU; each skip counted)', degraded: false });
   } else if (kfree && dropReasons) {
     signals.push({ signal: 'drops', variant: 'tracepoint', files: ['drops/kfree_skb.bt'], detail: 'tracepoint:skb:kfree_skb with drop reasons (may be skipped while another probe runs on the CPU: counted as kernel-missed)', degraded: false });
   } else {
@@ -167,7 +180,8 @@ export async function detectCapabilities(opts: DetectOptions = {}): Promise<Capa
 
   // The TCP signals' raw tracepoints (bpftrace >= 0.21) take the same
   // arguments as their perf tracepoints; bpftrace 0.23 starts them ~3x faster
-  // and the kernel never skips them for recursion. 0.17 keeps the tracepoints.
+  // and the kernel skips them only when one would nest in itself on a CPU
+  // (counted), not whenever another of our programs runs. 0.17 keeps the tracepoints.
   const raw = versionAtLeast(version, 0, 21);
   const tcpSignal = (signal: SignalName, event: string, file: string, what: string): SignalChoice =>
     raw
@@ -175,6 +189,7 @@ export async function detectCapabilities(opts: DetectOptions = {}): Promise<Capa
       : { signal, variant: 'tracepoint', files: [`${file}.bt`], detail: `tracepoint:${event}${what}`, degraded: false };
 
   const rtx = tracepointFormat(tracefs.path, 'tcp', 'tcp_retransmit_skb');
+  const retransmitErr = !!rtx && /\bint err;/.test(rtx);
   signals.push(rtx
     ? tcpSignal('retransmits', 'tcp:tcp_retransmit_skb', 'retransmits/tcp_retransmit_skb', '')
     : { signal: 'retransmits', variant: 'unavailable', files: [], detail: 'tracepoint tcp:tcp_retransmit_skb missing', degraded: true });
@@ -192,7 +207,13 @@ export async function detectCapabilities(opts: DetectOptions = {}): Promise<Capa
   } else if (kp.ok && feats.kprobe) {
     signals.push({ signal: 'loss-probes', variant: 'kprobe', files: ['loss-probe/kprobe.bt'], detail: 'kprobe:tcp_send_loss_probe (observed)', degraded: false });
   } else if (rtx) {
-    const why = [feats.fentry ? (btf ? '' : 'no BTF for fentry') : 'fentry unsupported by this kernel/bpftrace', kp.ok ? 'kprobe unsupported by bpftrace' : kp.why].filter(Boolean).join('; ');
+    // Say which side lacks it: bpftrace's --info reports what bpftrace can do,
+    // the kernel may still lack it (this VM: bpftrace "kprobe: yes", kernel
+    // built without kprobes).
+    const why = [
+      feats.fentry ? (btf ? '' : 'no BTF for fentry') : 'fentry: no BPF trampolines on this kernel (or bpftrace without it)',
+      kp.ok ? 'kprobe: bpftrace built without kprobe support' : `kprobe: ${kp.why}${feats.kprobe ? ' (bpftrace itself supports kprobes)' : ''}`,
+    ].filter(Boolean).join('; ');
     signals.push({ signal: 'loss-probes', variant: 'inferred', files: [], detail: `inferred from tcp_retransmit_skb socket state (probes that send new data are not seen): ${why}`, degraded: true });
   } else {
     signals.push({ signal: 'loss-probes', variant: 'unavailable', files: [], detail: 'no fentry, no kprobe and no retransmit tracepoint', degraded: true });
@@ -214,12 +235,13 @@ export async function detectCapabilities(opts: DetectOptions = {}): Promise<Capa
 
   return {
     root: uid === 0,
-    bpftrace: { command, version, fentrySupported: feats.fentry, kprobeSupported: feats.kprobe },
+    bpftrace: { command, version, why, fentrySupported: feats.fentry, kprobeSupported: feats.kprobe },
     btf,
     tracefs,
     kallsyms,
     dropReasons,
     dropRxSk,
+    retransmitErr,
     signals,
   };
 }

@@ -56,7 +56,7 @@ export async function compileCheck(c: Capabilities, minReason: number, run = run
           continue;
         }
         const program = buildProgram({
-          signals: [signal], version: c.bpftrace.version, dropPredicate: '1', tcpSockPredicate: '1', minReason, dropRxSk: c.dropRxSk,
+          signals: [signal], version: c.bpftrace.version, dropPredicate: '1', tcpSockPredicate: '1', minReason, dropRxSk: c.dropRxSk, retransmitErr: c.retransmitErr,
           stream: mode === 'stream' ? { ratePerSec: 1000 } : null,
           aggregate: mode === 'aggregate' ? { intervalNs: 10_000_000_000n, phaseNs: 0n, maxFlows: 1024 } : null,
         });

@@ -10,7 +10,7 @@ import { WindowAssembler } from '../../src/aggregate/window.js';
 import { decodeLine, type MapEntry } from '../../src/decode/wire.js';
 import type { EcsRecord } from '../../src/record/ecs.js';
 import { fakeEnricher, ADDR, monoToIso } from '../helpers/fake-enricher.js';
-import { dropKey, dropOverflowKey, sockKey, sockMeta, incomingKey, incomingMeta, v4Word, v6Words, type DropKeyInput } from '../helpers/probe-keys.js';
+import { dropKey, dropOverflowKey, sockKey, sockOverflowKey, incomingKey, incomingOverflowKey, v4Word, v6Words, type DropKeyInput } from '../helpers/probe-keys.js';
 import type { FlowEndWire } from '../../src/decode/wire.js';
 import { connectionKey, endReason } from '../../src/aggregate/flow-ends.js';
 
@@ -22,8 +22,8 @@ const TICK = 100_000_000n;
 /** When the flush probe closes window w (it ticks every 100 ms). */
 const closedAt = (w: number) => Number(P + BigInt(w) * I + TICK);
 
-function aggregator(over: Partial<FlowAggregatorOptions> = {}): FlowAggregator {
-  const { enricher, clock } = fakeEnricher();
+function aggregator(over: Partial<FlowAggregatorOptions> = {}, kallsyms?: string): FlowAggregator {
+  const { enricher, clock } = fakeEnricher({ kallsyms });
   return new FlowAggregator({ enricher, clock, hostName: 'node-1', intervalNs: I, phaseNs: P, startNs: START, maxFlows: 3, idleTimeoutMs: 25_000, ...over });
 }
 
@@ -32,14 +32,14 @@ const DROP: DropKeyInput = {
   netns: NETNS, ifindex: 3, iif: 3, dstIn: ADDR.ipLocalDeliver, loc: ADDR.nftDoChain, l3: 4, l4: 17, reason: 12,
   sport: 5000, dport: 40101, src: '10.202.1.1', dst: '10.202.1.2',
 };
-const drop = (count: number, over: Partial<DropKeyInput> = {}, total = count * 60): MapEntry => ({ map: 'd', keys: dropKey({ ...DROP, ...over }), count, total });
-const dropOverflow = (count: number, reason = 12, iif = 3, dstIn = ADDR.ipLocalDeliver): MapEntry => ({ map: 'od', keys: dropOverflowKey(reason, iif, dstIn), count, total: count * 60 });
+const drop = (count: number, over: Partial<DropKeyInput> = {}, total = count * 60): MapEntry => ({ map: 'd', keys: dropKey({ ...DROP, ...over }), count, total, segments: 0 });
+const dropOverflow = (count: number, over: Partial<DropKeyInput> = {}): MapEntry => ({ map: 'od', keys: dropOverflowKey({ ...DROP, ...over }), count, total: count * 60, segments: 0 });
 const SOCK = { netns: NETNS, state: 1, ca: 4, pending: 1, l3: 4 as const, sport: 5201, dport: 46000, src: '10.2.0.1', dst: '10.2.0.2' };
-const retrans = (count: number, sport = 5201, code = 1): MapEntry => ({ map: 'r', keys: sockKey({ ...SOCK, code, sport }), count, total: count * 1448 });
-const retransOverflow = (count: number, code = 1): MapEntry => ({ map: 'or', keys: [sockMeta({ ...SOCK, code })], count, total: count * 1448 });
+const retrans = (count: number, sport = 5201, code = 1): MapEntry => ({ map: 'r', keys: sockKey({ ...SOCK, code, sport }), count, total: count * 1448, segments: count });
+const retransOverflow = (count: number, code = 1): MapEntry => ({ map: 'or', keys: sockOverflowKey({ ...SOCK, code }), count, total: count * 1448, segments: count });
 const INC = { netns: NETNS, l3: 4 as const, peer: '10.3.0.1', peerPort: 5001, local: '10.3.0.2', localPort: 40200 };
-const incoming = (count: number, action = 1, peerPort = 5001): MapEntry => ({ map: 'i', keys: incomingKey({ ...INC, action, peerPort }), count, total: count * 1000 });
-const incomingOverflow = (count: number, action = 1): MapEntry => ({ map: 'oi', keys: [incomingMeta({ action, l3: 4 })], count, total: count * 1000 });
+const incoming = (count: number, action = 1, peerPort = 5001): MapEntry => ({ map: 'i', keys: incomingKey({ ...INC, action, peerPort }), count, total: count * 1000, segments: count });
+const incomingOverflow = (count: number, action = 1): MapEntry => ({ map: 'oi', keys: incomingOverflowKey({ ...INC, action }), count, total: count * 1000, segments: count });
 
 const dt = (r: EcsRecord) => r.droptrace as Record<string, any>;
 const sum = (rs: EcsRecord[]) => rs.reduce((n, r) => n + Number(dt(r).count ?? 0), 0);
@@ -103,7 +103,7 @@ describe('FlowAggregator: flow records', () => {
 });
 
 describe('FlowAggregator: counts are exact through top-K and overflow', () => {
-  it('top-K keeps the biggest flows; the rest and the kernel overflow map sum into one overflow record', () => {
+  it('top-K keeps the biggest flows; the rest and the kernel overflow map of the same service sum into one overflow record naming that service', () => {
     const a = aggregator({ maxFlows: 3 });
     const entries = [...Array.from({ length: 10 }, (_, i) => drop(i + 1, { sport: 1000 + i })), dropOverflow(100)];
     const recs = window(a, 3, entries);
@@ -113,59 +113,79 @@ describe('FlowAggregator: counts are exact through top-K and overflow', () => {
     expect(over).toHaveLength(1);
     const o = over[0];
     expect(dt(o).count).toBe(100 + 28);
-    expect(dt(o).overflow).toEqual({ kernel_count: 100, collector_count: 28 });
+    // 7 flows the collector evicted; the kernel's overflow entry stands for one or more.
+    expect(dt(o).overflow).toEqual({ kernel_count: 100, collector_count: 28, collector_flows: 7 });
     expect(dt(o).bytes).toBe(128 * 60);
-    // No flow fields: these belong to flows we could not keep.
+    // The service is kept (a flood from many source ports still names its target); the source side is not.
     expect(o.source).toBeUndefined();
-    expect(o.destination).toBeUndefined();
-    expect(o.observer).toBeUndefined();
-    expect(dt(o).netns).toBeUndefined();
+    expect(o.destination).toEqual({ ip: '10.202.1.2', port: 40101 });
+    expect(o.observer).toEqual({ ingress: { interface: { id: '3' } } });
+    expect(dt(o).netns).toEqual({ inode: NETNS });
+    expect(dt(o).drop).toMatchObject({ reason_code: 12, location: { symbol: 'nft_do_chain' } });
     expect(dt(o).flow).toBeUndefined();
-    expect(dt(o).drop).toEqual({ reason_code: 12 });
     expect(o.event).toMatchObject({ action: 'packet-dropped', reason: 'NETFILTER_DROP', dataset: 'droptrace.flows' });
-    expect(o.network?.direction).toBe('ingress');
+    expect(o.network).toEqual({ type: 'ipv4', transport: 'udp', iana_number: '17', direction: 'ingress' });
     expect(dt(o).path).toBe('local-in');
     expect(sum(recs)).toBe(55 + 100);
     expect(sumBytes(recs)).toBe(155 * 60);
     expect(a.stats).toMatchObject({ flowRecords: 3, overflowRecords: 1, overflowCount: 128 });
   });
 
-  it('overflow records are split by action, reason, direction and path', () => {
+  it('overflow records are split by service, action, reason, direction and path', () => {
     const a = aggregator({ maxFlows: 1 });
     const recs = window(a, 1, [
       drop(50, { sport: 1 }),
-      drop(1, { sport: 2 }), // collector overflow, NETFILTER_DROP ingress local-in
+      drop(1, { sport: 2 }), // collector overflow, NETFILTER_DROP ingress local-in, port 40101
       drop(2, { sport: 3, reason: 3 }), // NO_SOCKET
       drop(3, { sport: 4, iif: 0, ifindex: 5, dstIn: 0n, loc: ADDR.output }), // egress local-out
       drop(4, { sport: 5, dstIn: ADDR.ipForward }), // forward
-      dropOverflow(7, 12, 3, ADDR.ipLocalDeliver), // kernel, same group as sport 2
-      dropOverflow(8, 12, 9, ADDR.ipLocalDeliver), // another input device, same record shape: merged
+      drop(5, { sport: 6, dport: 53 }), // another service
+      dropOverflow(7, { sport: 9 }), // kernel, same service as sport 2
+      dropOverflow(8, { dst: '10.202.1.9' }), // kernel, another destination
       retrans(6), retransOverflow(5), incoming(9), incomingOverflow(11, 2),
     ]);
-    const over = overflowOf(recs).map((r) => [r.event.action, r.event.reason, r.network?.direction, dt(r).path, dt(r).count, dt(r).overflow.kernel_count]);
+    const over = overflowOf(recs).map((r) => [r.event.action, r.event.reason, r.network?.direction, dt(r).path, r.destination?.ip, r.destination?.port, dt(r).count, dt(r).overflow.kernel_count]);
     expect(over).toEqual(expect.arrayContaining([
-      ['packet-dropped', 'NETFILTER_DROP', 'ingress', 'local-in', 1 + 7 + 8, 15],
-      ['packet-dropped', 'NO_SOCKET', 'ingress', 'local-in', 2, 0],
-      ['packet-dropped', 'NETFILTER_DROP', 'egress', 'local-out', 3, 0],
-      ['packet-dropped', 'NETFILTER_DROP', 'ingress', 'forward', 4, 0],
-      ['tcp-retransmit', 'rto', 'egress', 'local-out', 6 + 5, 5],
-      ['tcp-incoming-out-of-order', 'out-of-order', 'ingress', 'local-in', 9, 0],
-      ['tcp-incoming-retransmit', 'retransmit', 'ingress', 'local-in', 11, 11],
+      ['packet-dropped', 'NETFILTER_DROP', 'ingress', 'local-in', '10.202.1.2', 40101, 1 + 7, 7],
+      ['packet-dropped', 'NETFILTER_DROP', 'ingress', 'local-in', '10.202.1.9', 40101, 8, 8],
+      ['packet-dropped', 'NETFILTER_DROP', 'ingress', 'local-in', '10.202.1.2', 53, 5, 0],
+      ['packet-dropped', 'NO_SOCKET', 'ingress', 'local-in', '10.202.1.2', 40101, 2, 0],
+      ['packet-dropped', 'NETFILTER_DROP', 'egress', 'local-out', '10.202.1.2', 40101, 3, 0],
+      ['packet-dropped', 'NETFILTER_DROP', 'ingress', 'forward', '10.202.1.2', 40101, 4, 0],
+      ['tcp-retransmit', 'rto', 'egress', 'local-out', '10.2.0.2', 46000, 6 + 5, 5],
+      ['tcp-incoming-out-of-order', 'out-of-order', 'ingress', 'local-in', '10.3.0.2', 40200, 9, 0],
+      ['tcp-incoming-retransmit', 'retransmit', 'ingress', 'local-in', '10.3.0.2', 40200, 11, 11],
     ]));
-    expect(over).toHaveLength(7);
+    expect(over).toHaveLength(9);
     expect(flowsOf(recs).map((r) => dt(r).count)).toEqual([50]);
-    expect(sum(recs)).toBe(50 + 1 + 2 + 3 + 4 + 7 + 8 + 6 + 5 + 9 + 11);
+    expect(sum(recs)).toBe(50 + 1 + 2 + 3 + 4 + 5 + 7 + 8 + 6 + 5 + 9 + 11);
+    // TCP overflow records carry segments too.
+    expect(overflowOf(recs).filter((r) => r.event.action !== 'packet-dropped').every((r) => dt(r).segments === dt(r).count)).toBe(true);
+  });
+
+  it('beyond maxOverflowGroups service groups, the rest go to coarse groups without flow fields: still exact', () => {
+    const a = aggregator({ maxFlows: 2, maxOverflowGroups: 2 });
+    const entries = Array.from({ length: 8 }, (_, i) => dropOverflow(i + 1, { dport: 1000 + i }));
+    const recs = window(a, 1, entries);
+    const over = overflowOf(recs);
+    expect(sum(recs)).toBe(36);
+    const coarse = over.filter((r) => r.destination === undefined);
+    expect(coarse).toHaveLength(1);
+    expect(dt(coarse[0]).netns).toBeUndefined();
+    expect(over.filter((r) => r.destination !== undefined)).toHaveLength(2);
   });
 
   it('property: for random windows, sum out == sum in, at most maxFlows flows, kept ≥ evicted, kernel/collector split exact', () => {
     let seed = 12345;
     const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n);
     for (let round = 0; round < 60; round++) {
-      const maxFlows = 1 + rnd(8);
+      // Mostly small windows; every tenth is a flood window of up to ~12k flows at a bound near 10k.
+      const big = round % 10 === 9;
+      const maxFlows = big ? 9000 + rnd(2000) : 1 + rnd(8);
       const a = aggregator({ maxFlows });
       const entries: MapEntry[] = [];
       let kernel = 0;
-      const n = rnd(40);
+      const n = big ? 8000 + rnd(4000) : rnd(40);
       for (let i = 0; i < n; i++) {
         const c = 1 + rnd(rnd(2) ? 5 : 1000);
         switch (rnd(7)) {
@@ -173,7 +193,7 @@ describe('FlowAggregator: counts are exact through top-K and overflow', () => {
           case 1: entries.push(drop(c, { l3: 6, l4: 6, src: '2001:db8::1', dst: '2001:db8::2', sport: i, iif: rnd(2) ? 0 : 4 })); break;
           case 2: entries.push(retrans(c, i, 1 + rnd(3))); break;
           case 3: entries.push(incoming(c, 1 + rnd(3), i)); break;
-          case 4: entries.push(dropOverflow(c, [3, 12][rnd(2)], rnd(3))); kernel += c; break;
+          case 4: entries.push(dropOverflow(c, { reason: [3, 12][rnd(2)], iif: rnd(3), dport: rnd(3) })); kernel += c; break;
           case 5: entries.push(retransOverflow(c, 1 + rnd(3))); kernel += c; break;
           default: entries.push(incomingOverflow(c, 1 + rnd(3))); kernel += c; break;
         }
@@ -268,34 +288,43 @@ describe('FlowAggregator: the real 0.17 and 0.23 captures, end to end', () => {
     const lines = readFileSync(join(FIX, f), 'utf8').split('\n');
     const flushes = lines.map(decodeLine).filter((m) => m.kind === 'flush') as Array<{ ts: number; from: number; final: boolean }>;
     const startNs = BigInt(flushes[0].ts) - TICK;
-    const a = aggregator({ intervalNs: S, phaseNs: 0n, startNs, maxFlows: 10 });
+    // The kernel symbols of the boot the captures were made on (KASLR moves them).
+    const a = aggregator({ intervalNs: S, phaseNs: 0n, startNs, maxFlows: 10 }, readFileSync(join(FIX, 'kallsyms'), 'utf8'));
     const recs: EcsRecord[] = [];
     const bounds: Array<{ start: string; end: string; closed: string }> = [];
     let closed = 0;
+    const lastTs = Math.max(...flushes.map((f) => f.ts));
     const w = new WindowAssembler({
       begin: (n, at, final) => { closed = at; a.begin(n, at, final); },
       add: (e) => a.add(e),
+      total: (k, n) => a.total(k, n),
       end: () => { recs.push(...a.end()); bounds.push({ start: a.lastWindow!.startIso, end: a.lastWindow!.endIso, closed: monoToIso(closed) }); },
-    });
+    }, () => lastTs + 300_000_000);
     for (const l of lines) {
       const m = decodeLine(l);
       if (m.kind === 'flush') w.begin(m.from, m.ts, m.final);
       else if (m.kind === 'flush-end') w.end();
       else if (m.kind === 'map-entry') w.entry(m.entry);
+      else if (m.kind === 'scalar' && m.gen !== undefined && /^t[dri]$/.test(m.name)) w.total(m.name, m.value);
     }
+    // The output ended: bpftrace's exit print was the final window.
+    w.end();
     recs.push(...a.finish());
+    // Every event the kernel counted (@td) is in an entry: nothing unattributed.
+    expect(a.stats).toMatchObject({ unattributed: 0, totalExcess: 0 });
     expect(w.stray).toBe(0);
     expect(a.stats.unknownEntries).toBe(0);
     expect(sum(recs)).toBe(15);
     const over = overflowOf(recs);
-    // 127.0.0.1:40003 and the IPv6 flow did not fit maxFlows 2 in the kernel.
+    // 127.0.0.1:40003 and the IPv6 flow did not fit maxFlows 2 in the kernel: one overflow record per service.
     expect(over.reduce((n, r) => n + dt(r).overflow.kernel_count, 0)).toBe(3);
     expect(over.every((r) => r.event.reason === 'NO_SOCKET' && r.network?.direction === 'ingress' && dt(r).path === 'local-in')).toBe(true);
+    expect(over.map((r) => [r.destination?.ip, r.destination?.port, dt(r).count, dt(r).drop.location.symbol]).sort()).toEqual([['127.0.0.1', 9999, 1, '__udp4_lib_rcv'], ['::1', 9999, 2, '__udp6_lib_rcv']]);
     const flows = flowsOf(recs);
     expect(flows.map((r) => [r.source?.port, dt(r).count, dt(r).bytes])).toEqual([[40001, 5, 90], [40002, 3, 84], [40001, 4, 72]]);
     for (const r of flows) {
       expect(r.destination).toEqual({ ip: '127.0.0.1', port: 9999 });
-      expect(dt(r).drop.location).toMatchObject({ symbol: '__udp4_lib_rcv', offset: 0x14c });
+      expect(dt(r).drop.location).toMatchObject({ symbol: '__udp4_lib_rcv', offset: 0x4bc });
     }
     // The same flow in two windows has one flow id; its final sums both.
     expect(dt(flows[0]).flow.id).toBe(dt(flows[2]).flow.id);

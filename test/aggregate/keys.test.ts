@@ -4,7 +4,7 @@ import { describe, it, expect } from 'vitest';
 import { decodeLine, type MapEntry, type DropWire, type TcpSockWire, type IncomingWire } from '../../src/decode/wire.js';
 import { decodeEntry } from '../../src/aggregate/keys.js';
 import { ipv4FromWord, ipv6FromWords } from '../../src/decode/address.js';
-import { dropKey, dropOverflowKey, sockKey, sockMeta, incomingKey, incomingMeta, mapLine, v4Word, v6Words, type DropKeyInput } from '../helpers/probe-keys.js';
+import { dropKey, dropOverflowKey, sockKey, sockMeta, sockOverflowKey, incomingKey, incomingMeta, incomingOverflowKey, mapLine, v4Word, v6Words, type DropKeyInput } from '../helpers/probe-keys.js';
 
 const TS = 9_000_000_000;
 const LOCAL_IN = 0xffffffff81ff6530n; // ip_local_deliver
@@ -23,7 +23,7 @@ function roundTrip(map: string, keys: bigint[], count = 3, total = 120): ReturnT
   return decodeEntry(m.entry, TS);
 }
 
-const entry = (map: string, keys: bigint[]): MapEntry => ({ map, keys, count: 1, total: 1 });
+const entry = (map: string, keys: bigint[]): MapEntry => ({ map, keys, count: 1, total: 1, segments: 0 });
 
 describe('helpers mirror the probes', () => {
   it('IPv4 word: little-endian load of network-order bytes (the same word the enricher tests use)', () => {
@@ -54,9 +54,14 @@ describe('decodeEntry: drops (@d, 14 keys)', () => {
       event: {
         t: 'drop', ts: TS, reason: 3, loc: '0xffffffff82046f4c', eth: 0x0800, len: 0, ifindex: 3, iif: 3, netns: 4026532301,
         dst_in: '0xffffffff81ff6530', l3: 4, l4: 17, s4: Number(v4Word('10.1.0.1')), d4: Number(v4Word('10.1.0.2')),
-        s6: ZERO6, d6: ZERO6, sport: 40000, dport: 9999, tflags: 0, icmp_type: 0, icmp_code: 0, cpu: 0,
+        s6: ZERO6, d6: ZERO6, sport: 40000, dport: 9999, tflags: 0, icmp_type: 0, icmp_code: 0, local: 0, cpu: 0,
       } satisfies DropWire,
     });
+  });
+
+  it('the local-delivery flag (bit 32 of the l3/l4/reason word) comes back without touching the reason', () => {
+    const ev = roundTrip('d', dropKey({ ...base, dstIn: 0n, local: 1, reason: 0xffffffff }))!.event as DropWire;
+    expect([ev.local, ev.reason, ev.l4, ev.l3]).toEqual([1, 0xffffffff, 17, 4]);
   });
 
   it('IPv4 with a high-bit address and a high port (no sign trouble)', () => {
@@ -106,11 +111,19 @@ describe('decodeEntry: drops (@d, 14 keys)', () => {
     expect(ev.dst_in).toBe('0xffffffffc0a01000');
   });
 
-  it('overflow (@od, 3 keys): reason, input device and path only', () => {
-    const d = roundTrip('od', dropOverflowKey(12, 4, LOCAL_IN), 1000, 64000)!;
+  it('overflow (@od, 10 keys): the flow without its source — the service a flood targets', () => {
+    const d = roundTrip('od', dropOverflowKey({ ...base, reason: 12, iif: 4 }), 1000, 64000)!;
     expect(d.kind).toBe('d');
     expect(d.overflow).toBe(true);
-    expect(d.event).toMatchObject({ t: 'drop', reason: 12, iif: 4, dst_in: '0xffffffff81ff6530', l3: 0, netns: 0, s4: 0, d4: 0, sport: 0, dport: 0, loc: '0x0' });
+    expect(d.event).toMatchObject({
+      t: 'drop', reason: 12, iif: 4, dst_in: '0xffffffff81ff6530', l3: 4, l4: 17, netns: 4026532301, loc: '0xffffffff82046f4c',
+      s4: 0, s6: ZERO6, sport: 0, d4: Number(v4Word('10.1.0.2')), dport: 9999,
+    });
+    const v6 = roundTrip('od', dropOverflowKey({ ...base, l3: 6, src: '2001:db8::1', dst: '2001:db8::2' }))!.event as DropWire;
+    expect([v6.s6, ipv6FromWords(v6.d6), v6.dport]).toEqual([ZERO6, '2001:db8::2', 9999]);
+    // ICMP keeps its type and code (the "port" of an ICMP flood).
+    const icmp = roundTrip('od', dropOverflowKey({ ...base, l4: 1, icmpType: 8, icmpCode: 0 }))!.event as DropWire;
+    expect([icmp.icmp_type, icmp.icmp_code, icmp.sport, icmp.dport]).toEqual([8, 0, 0, 0]);
   });
 });
 
@@ -136,16 +149,17 @@ describe('decodeEntry: TCP socket events (@r, 11 keys)', () => {
     expect([ev.sport, ev.dport]).toEqual([1, 65535]);
   });
 
-  it.each([1, 2, 3])('overflow (@or, 1 key) code %d: type and state, no flow', (code) => {
-    const d = roundTrip('or', [sockMeta({ code, state: 2, ca: 0, pending: 0, l3: 6 })])!;
+  it.each([1, 2, 3])('overflow (@or, 7 keys) code %d: type and state, the peer service, no local side', (code) => {
+    const d = roundTrip('or', sockOverflowKey({ ...base, code, state: 2, ca: 0, pending: 0, l3: 6, src: '2001:db8::a', dst: '2001:db8::b' }))!;
     expect(d.overflow).toBe(true);
-    expect(d.event).toMatchObject({ t: ({ 1: 'retrans', 2: 'synack', 3: 'tlp' } as const)[code as 1 | 2 | 3], state: 2, l3: 6, netns: 0, sport: 0, dport: 0, s4: 0, s6: ZERO6 });
+    expect(d.event).toMatchObject({ t: ({ 1: 'retrans', 2: 'synack', 3: 'tlp' } as const)[code as 1 | 2 | 3], state: 2, l3: 6, netns: 4026532301, sport: 0, dport: 46000, s4: 0, s6: ZERO6 });
+    expect(ipv6FromWords((d.event as TcpSockWire).d6)).toBe('2001:db8::b');
   });
 
   it('an unknown event code is not a key we know', () => {
     expect(decodeEntry(entry('r', sockKey({ ...base, code: 0 })), TS)).toBeUndefined();
     expect(decodeEntry(entry('r', sockKey({ ...base, code: 4 })), TS)).toBeUndefined();
-    expect(decodeEntry(entry('or', [sockMeta({ code: 9, state: 1, ca: 0, pending: 0, l3: 4 })]), TS)).toBeUndefined();
+    expect(decodeEntry(entry('or', sockOverflowKey({ ...base, code: 9 })), TS)).toBeUndefined();
   });
 });
 
@@ -170,22 +184,22 @@ describe('decodeEntry: incoming loss (@i, 11 keys)', () => {
     expect(ipv6FromWords(ev.d6)).toBe('2001:db8:2::2');
   });
 
-  it.each([1, 2, 3])('overflow (@oi, 1 key) action %d', (action) => {
-    const d = roundTrip('oi', [incomingMeta({ action, l3: 4 })])!;
+  it.each([1, 2, 3])('overflow (@oi, 7 keys) action %d: our service, no peer side', (action) => {
+    const d = roundTrip('oi', incomingOverflowKey({ ...base, action }))!;
     expect(d.overflow).toBe(true);
-    expect(d.event).toMatchObject({ t: 'incoming', action, l3: 4, netns: 0, sport: 0, s4: 0 });
+    expect(d.event).toMatchObject({ t: 'incoming', action, l3: 4, netns: 4026532999, sport: 0, s4: 0, dport: 40200, d4: Number(v4Word('10.3.0.2')) });
   });
 
   it('an unknown action is not a key we know (like an unknown socket event code)', () => {
     expect(decodeEntry(entry('i', incomingKey({ ...base, action: 0 })), TS)).toBeUndefined();
     expect(decodeEntry(entry('i', incomingKey({ ...base, action: 4 })), TS)).toBeUndefined();
-    expect(decodeEntry(entry('oi', [incomingMeta({ action: 200, l3: 4 })]), TS)).toBeUndefined();
+    expect(decodeEntry(entry('oi', incomingOverflowKey({ ...base, action: 200 })), TS)).toBeUndefined();
   });
 });
 
 describe('decodeEntry: shapes it does not know', () => {
   it.each([
-    ['d', 13], ['d', 15], ['od', 1], ['r', 14], ['or', 3], ['i', 1], ['oi', 11], ['x', 14], ['s', 14], ['n', 1], ['', 0],
+    ['d', 13], ['d', 15], ['od', 3], ['od', 1], ['r', 14], ['or', 1], ['or', 3], ['i', 1], ['oi', 1], ['oi', 11], ['x', 14], ['s', 14], ['n', 1], ['', 0],
   ])('map %j with %d keys', (map, n) => {
     expect(decodeEntry(entry(map, Array(n).fill(1n)), TS)).toBeUndefined();
   });

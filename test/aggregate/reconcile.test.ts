@@ -26,7 +26,12 @@ function reader(snapshots: Record<string, Array<Record<string, number> | Error>>
   return { read, calls };
 }
 
-const snap = (retrans: number, tlp: number, ofo: number) => ({ 'Tcp.RetransSegs': retrans, 'TcpExt.TCPLossProbes': tlp, 'TcpExt.TCPOFOQueue': ofo });
+const snap = (retrans: number, tlp: number, ofo: number, fast = 0) => ({ 'Tcp.RetransSegs': retrans, 'TcpExt.TCPFastRetrans': fast, 'TcpExt.TCPLossProbes': tlp, 'TcpExt.TCPOFOQueue': ofo });
+/** A coverage entry without its explanation (tested in kernel-counters.test.ts). */
+const cov = (r: EcsRecord, signal: string) => {
+  const { note, ...rest } = (r.droptrace as any).coverage[signal];
+  return rest;
+};
 const paths = (m: Record<number, string>) => (ns: number) => m[ns];
 const W1 = ['2024-01-01T00:00:00.000Z', '2024-01-01T00:00:10.000Z'] as const;
 const W2 = ['2024-01-01T00:00:10.000Z', '2024-01-01T00:00:20.000Z'] as const;
@@ -34,32 +39,32 @@ const W3 = ['2024-01-01T00:00:20.000Z', '2024-01-01T00:00:30.000Z'] as const;
 
 describe('Reconciler', () => {
   it('the first window only takes a snapshot; the next compares kernel deltas with what was traced', async () => {
-    const { read, calls } = reader({ '/run/netns/a': [snap(100, 5, 40), snap(130, 7, 60)] });
+    const { read, calls } = reader({ '/run/netns/a': [snap(100, 5, 40, 7), snap(132, 7, 60, 27)] });
     const rc = new Reconciler({ hostName: 'node-1', readCounters: read, netnsPath: paths({ [NS_A]: '/run/netns/a' }) });
     rc.observe(flow('tcp-retransmit', 10));
     expect(await rc.closeWindow(...W1)).toEqual([]);
-    rc.observe(flow('tcp-retransmit', 20));
+    // Segments, not skbs: a TSO skb of 3 segments is 3 in RetransSegs.
+    rc.observe(flow('tcp-retransmit', 18, NS_A, { segments: 20, retransmit: { type: 'fast' } }));
     rc.observe(flow('tcp-retransmit', 9));
-    rc.observe(flow('tcp-loss-probe', 2));
+    // An inferred probe is a retransmitted segment too.
+    rc.observe(flow('tcp-loss-probe', 2, NS_A, { retransmit: { type: 'tlp', tlp_source: 'inferred' } }));
     rc.observe(flow('tcp-incoming-out-of-order', 4));
     rc.observe(flow('tcp-incoming-retransmit', 100));
     rc.observe(flow('packet-dropped', 1000));
     const out = await rc.closeWindow(...W2);
     expect(calls).toEqual(['/run/netns/a', '/run/netns/a']);
-    expect(out).toEqual([{
+    expect(out).toHaveLength(1);
+    expect({ ...out[0], droptrace: { ...out[0].droptrace, coverage: undefined } }).toEqual({
       '@timestamp': W2[1],
       event: { kind: 'metric', category: ['network'], action: 'kernel-coverage', dataset: 'droptrace.stats', start: W2[0], end: W2[1] },
       host: { name: 'node-1' },
-      droptrace: {
-        id: `node-1-coverage-${NS_A}-${Date.parse(W2[1])}`,
-        netns: { inode: NS_A },
-        coverage: {
-          retransmits: { counter: 'Tcp.RetransSegs', kernel: 30, traced: 29, ratio: 0.967 },
-          loss_probes: { counter: 'TcpExt.TCPLossProbes', kernel: 2, traced: 2, ratio: 1 },
-          out_of_order: { counter: 'TcpExt.TCPOFOQueue', kernel: 20, traced: 4 },
-        },
-      },
-    }]);
+      droptrace: { id: `node-1-coverage-${NS_A}-${Date.parse(W2[1])}`, netns: { inode: NS_A }, coverage: undefined },
+    });
+    expect(cov(out[0], 'retransmits')).toEqual({ counter: 'Tcp.RetransSegs', relation: 'equal', kernel: 32, traced: 31, ratio: 0.969 });
+    expect(cov(out[0], 'fast_retransmits')).toEqual({ counter: 'TcpExt.TCPFastRetrans', relation: 'equal', kernel: 20, traced: 20, ratio: 1 });
+    expect(cov(out[0], 'loss_probes')).toEqual({ counter: 'TcpExt.TCPLossProbes', relation: 'at-most', kernel: 2, traced: 2 });
+    expect(cov(out[0], 'out_of_order')).toEqual({ counter: 'TcpExt.TCPOFOQueue', relation: 'context', kernel: 20, traced: 4 });
+    expect((out[0].droptrace as any).coverage.retransmits.note).toMatch(/did not see/);
   });
 
   it('counts only window records of flows: not finals, events, stats, zero counts or records without a netns', async () => {
@@ -78,7 +83,7 @@ describe('Reconciler', () => {
     // Overflow records carry no netns: they cannot be attributed.
     rc.observe(flow('tcp-retransmit', 13, null, { overflow: { kernel_count: 13, collector_count: 0 } }));
     const [r] = await rc.closeWindow(...W2);
-    expect((r.droptrace as any).coverage.retransmits).toEqual({ counter: 'Tcp.RetransSegs', kernel: 50, traced: 5, ratio: 0.1 });
+    expect(cov(r, 'retransmits')).toEqual({ counter: 'Tcp.RetransSegs', relation: 'equal', kernel: 50, traced: 5, ratio: 0.1 });
   });
 
   it('one record per namespace; traced counts start again each window; quiet namespaces keep being compared', async () => {
@@ -90,16 +95,16 @@ describe('Reconciler', () => {
     rc.observe(flow('tcp-retransmit', 10, NS_A));
     rc.observe(flow('tcp-retransmit', 3, NS_B));
     const w2 = await rc.closeWindow(...W2);
-    const byNs = (rs: EcsRecord[]) => Object.fromEntries(rs.map((r) => [(r.droptrace as any).netns.inode, (r.droptrace as any).coverage.retransmits]));
+    const byNs = (rs: EcsRecord[]) => Object.fromEntries(rs.map((r) => [(r.droptrace as any).netns.inode, cov(r, 'retransmits')]));
     expect(byNs(w2)).toEqual({
-      [NS_A]: { counter: 'Tcp.RetransSegs', kernel: 10, traced: 10, ratio: 1 },
-      [NS_B]: { counter: 'Tcp.RetransSegs', kernel: 3, traced: 3, ratio: 1 },
+      [NS_A]: { counter: 'Tcp.RetransSegs', relation: 'equal', kernel: 10, traced: 10, ratio: 1 },
+      [NS_B]: { counter: 'Tcp.RetransSegs', relation: 'equal', kernel: 3, traced: 3, ratio: 1 },
     });
     // Nothing traced in window 3: A had nothing to see, B missed one.
     const w3 = await rc.closeWindow(...W3);
     expect(byNs(w3)).toEqual({
-      [NS_A]: { counter: 'Tcp.RetransSegs', kernel: 0, traced: 0 },
-      [NS_B]: { counter: 'Tcp.RetransSegs', kernel: 1, traced: 0, ratio: 0 },
+      [NS_A]: { counter: 'Tcp.RetransSegs', relation: 'equal', kernel: 0, traced: 0 },
+      [NS_B]: { counter: 'Tcp.RetransSegs', relation: 'equal', kernel: 1, traced: 0, ratio: 0 },
     });
     expect(new Set([...w2, ...w3].map((r) => r.droptrace.id)).size).toBe(4);
   });

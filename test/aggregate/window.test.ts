@@ -35,16 +35,28 @@ describe('WindowAssembler with a whole-window callback', () => {
     expect(got.map((d) => [d.window, d.final, d.entries.length])).toEqual([[1, false, 1], [2, true, 1]]);
   });
 
-  it('entries outside a flush are counted as stray, not attributed to a window', () => {
+  it('counts outside a flush are bpftrace\'s exit print of our maps: the final window, from the window being counted, until end()', () => {
     const got: WindowDump[] = [];
-    const w = new WindowAssembler((d) => got.push(d));
-    w.entry(e(1));
-    w.begin(1, 10, false);
+    let now = 1000;
+    const w = new WindowAssembler((d) => got.push(d), () => now);
+    w.begin(6, 10, false, 7);
     w.end();
+    now = 2500;
     w.entry(e(2));
+    w.total('td', 5);
     w.entry(e(3));
-    expect(w.stray).toBe(3);
-    expect(got[0].entries).toEqual([]);
+    expect(got).toHaveLength(1);
+    w.end();
+    expect(got[1]).toEqual({ window: 7, closedAtNs: 2500, final: true, entries: [e(2), e(3)] });
+    expect(w.stray).toBe(0);
+  });
+
+  it('before any flush the final window is window 0 (a tracer stopped within its first interval)', () => {
+    const got: WindowDump[] = [];
+    const w = new WindowAssembler((d) => got.push(d), () => 77);
+    w.entry(e(1));
+    w.end();
+    expect(got).toEqual([{ window: 0, closedAtNs: 77, final: true, entries: [e(1)] }]);
   });
 
   it('an end marker without a flush does nothing; end twice closes once', () => {
@@ -66,7 +78,7 @@ describe('WindowAssembler with a streaming consumer', () => {
       add: (x) => calls.push(`add ${x.count}`),
       end: () => calls.push('end'),
     };
-    const w = new WindowAssembler(c);
+    const w = new WindowAssembler(c, () => 9);
     w.entry(e(9));
     w.begin(4, 40, false);
     w.entry(e(1));
@@ -75,7 +87,8 @@ describe('WindowAssembler with a streaming consumer', () => {
     w.entry(e(3));
     w.end();
     w.end();
-    expect(calls).toEqual(['begin 4 40 false', 'add 1', 'add 2', 'end', 'begin 5 50 true', 'add 3', 'end']);
-    expect(w.stray).toBe(1);
+    // The entry before any flush opened a final window (a restarted tracer's exit print), closed by the next flush.
+    expect(calls).toEqual(['begin 0 9 true', 'add 9', 'end', 'begin 4 40 false', 'add 1', 'add 2', 'end', 'begin 5 50 true', 'add 3', 'end']);
+    expect(w.stray).toBe(0);
   });
 });

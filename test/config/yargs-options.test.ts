@@ -11,8 +11,14 @@ describe('addRunOptions', () => {
     for (const o of RUN_OPTIONS) expect(argv[o.name]).toBeUndefined();
     const y = addRunOptions(yargs([]));
     const keys = Object.keys((y as unknown as { getOptions(): { key: Record<string, unknown> } }).getOptions().key);
-    for (const o of RUN_OPTIONS) expect(keys).toContain(o.name);
+    // Every option of `run`; the capture-analysis ones belong to `pcap` only.
+    for (const o of RUN_OPTIONS) {
+      if (o.group === 'Pcap') expect(keys).not.toContain(o.name);
+      else expect(keys).toContain(o.name);
+    }
     expect(keys).toContain('config');
+    const all = Object.keys((addRunOptions(yargs([]), () => true) as unknown as { getOptions(): { key: Record<string, unknown> } }).getOptions().key);
+    for (const o of RUN_OPTIONS) expect(all).toContain(o.name);
   });
 
   it('flags reach loadConfig raw and are parsed by the schema', async () => {

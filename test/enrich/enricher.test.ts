@@ -109,10 +109,24 @@ describe('Enricher.drop', () => {
     expect(r.observer).toEqual({ ingress: { interface: { id: '9', name: 'fwd-in' } } });
   });
 
-  it('dropped before routing → ingress / unknown path', () => {
-    const r = enricher().drop(drop({ dst_in: '0x0' }));
+  it('dropped without a route: local-in in the socket layer or with a receiving socket; else unknown without address facts', () => {
+    // __udp4_lib_rcv: UDP receive is local delivery even when the route was dropped.
+    expect((enricher().drop(drop({ dst_in: '0x0' })).droptrace as any).path).toBe('local-in');
+    // nft_do_chain (prerouting) with no other evidence and no address list: unknown.
+    const r = enricher().drop(drop({ dst_in: '0x0', loc: '0xffffffffc0a013c4' }));
     expect(r.network?.direction).toBe('ingress');
     expect((r.droptrace as any).path).toBe('unknown');
+    // The probe's local flag (rx_sk / skb->sk) settles it.
+    expect((enricher().drop(drop({ dst_in: '0x0', loc: '0xffffffffc0a013c4', local: 1 })).droptrace as any).path).toBe('local-in');
+  });
+
+  it('dropped before routing: the netns addresses tell local-in from forward', () => {
+    const withAddrs = new Enricher({
+      symbols: new KallsymsSymbolizer(SYMS), reasons: REASONS, hostName: 'node-1', clock: new MonotonicToWall(fixedClock),
+      interfaces: { ...fakeInterfaces, nameOf: fakeInterfaces.nameOf, isLocalAddress: (ns: number, ip: string) => (ns === 4026532301 ? ip === '10.1.0.2' : undefined) } as unknown as InterfaceResolver,
+    });
+    expect((withAddrs.drop(drop({ dst_in: '0x0', loc: '0xffffffffc0a013c4' })).droptrace as any).path).toBe('local-in');
+    expect((withAddrs.drop(drop({ dst_in: '0x0', loc: '0xffffffffc0a013c4', d4: v4(10, 9, 9, 9) })).droptrace as any).path).toBe('forward');
   });
 
   it('an unknown interface name leaves only the id; ifindex 0 leaves no observer at all', () => {

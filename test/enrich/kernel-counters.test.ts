@@ -28,7 +28,7 @@ describe('parseSnmp on real procfs text', () => {
     expect(m.get('TcpExt.TCPOFOQueue')).toBe(1);
     expect(m.get('TcpExt.TCPLossProbes')).toBe(0);
     expect(m.get('IpExt.InOctets')).toBe(359354620);
-    for (const name of Object.values(RECONCILED)) expect(m.has(name), name).toBe(true);
+    for (const { counters } of Object.values(RECONCILED)) for (const name of counters) expect(m.has(name), name).toBe(true);
   });
 
   it('each file alone, and the two concatenated without a separating newline', () => {
@@ -65,21 +65,31 @@ describe('parseSnmp on odd input', () => {
 });
 
 describe('coverage', () => {
-  const before = new Map([['Tcp.RetransSegs', 100], ['TcpExt.TCPLossProbes', 10], ['TcpExt.TCPOFOQueue', 50]]);
+  const before = new Map([['Tcp.RetransSegs', 100], ['TcpExt.TCPFastRetrans', 40], ['TcpExt.TCPTimeouts', 5], ['TcpExt.TCPSlowStartRetrans', 20], ['TcpExt.TCPLossProbes', 10], ['TcpExt.TCPOFOQueue', 50]]);
 
-  it('kernel deltas vs traced counts; a ratio only for counters that count the same events', () => {
-    const after = new Map([['Tcp.RetransSegs', 300], ['TcpExt.TCPLossProbes', 13], ['TcpExt.TCPOFOQueue', 80]]);
-    expect(coverage(before, after, { retransmits: 199, lossProbes: 3, outOfOrder: 12 })).toEqual([
-      { signal: 'retransmits', counter: 'Tcp.RetransSegs', kernel: 200, traced: 199, coverage: 0.995 },
-      { signal: 'loss_probes', counter: 'TcpExt.TCPLossProbes', kernel: 3, traced: 3, coverage: 1 },
-      { signal: 'out_of_order', counter: 'TcpExt.TCPOFOQueue', kernel: 30, traced: 12, coverage: null },
+  it('kernel deltas (summed where a signal spans two counters) vs traced; a ratio only where they count the same events', () => {
+    const after = new Map([['Tcp.RetransSegs', 300], ['TcpExt.TCPFastRetrans', 190], ['TcpExt.TCPTimeouts', 8], ['TcpExt.TCPSlowStartRetrans', 65], ['TcpExt.TCPLossProbes', 13], ['TcpExt.TCPOFOQueue', 80]]);
+    const rows = coverage(before, after, { retransmits: 199, fastRetransmits: 150, timeoutRetransmits: 48, lossProbes: 1, outOfOrder: 12 });
+    expect(rows.map(({ note, ...r }) => r)).toEqual([
+      { signal: 'retransmits', counter: 'Tcp.RetransSegs', relation: 'equal', kernel: 200, traced: 199, coverage: 0.995 },
+      { signal: 'fast_retransmits', counter: 'TcpExt.TCPFastRetrans', relation: 'equal', kernel: 150, traced: 150, coverage: 1 },
+      { signal: 'timeout_retransmits', counter: 'TcpExt.TCPTimeouts+TcpExt.TCPSlowStartRetrans', relation: 'equal', kernel: 48, traced: 48, coverage: 1 },
+      { signal: 'loss_probes', counter: 'TcpExt.TCPLossProbes', relation: 'at-most', kernel: 3, traced: 1, coverage: null },
+      { signal: 'out_of_order', counter: 'TcpExt.TCPOFOQueue', relation: 'context', kernel: 30, traced: 12, coverage: null },
     ]);
+    // Equal figures carry no note; every gap is explained in words, by direction.
+    expect(rows.map((r) => r.note === undefined)).toEqual([false, true, true, false, false]);
+    expect(rows[0].note).toMatch(/did not see/);
+    expect(rows[3].note).toMatch(/new data/);
+    expect(rows[4].note).toMatch(/holes/);
+    const over = coverage(new Map(), new Map([['Tcp.RetransSegs', 3]]), { retransmits: 4 });
+    expect(over[0].note).toMatch(/window boundary/);
   });
 
   it('nothing counted by the kernel: no ratio; a counter going backwards (netns recreated) is 0, not negative', () => {
     const after = new Map([['Tcp.RetransSegs', 100], ['TcpExt.TCPLossProbes', 2]]);
     const rows = coverage(before, after, { retransmits: 4 });
-    expect(rows.map((r) => [r.kernel, r.traced, r.coverage])).toEqual([[0, 4, null], [0, 0, null], [0, 0, null]]);
+    expect(rows.map((r) => [r.kernel, r.traced, r.coverage])).toEqual([[0, 4, null], [0, 0, null], [0, 0, null], [0, 0, null], [0, 0, null]]);
   });
 
   it('rounds the ratio to 3 decimals and may exceed 1 (traced more than counted)', () => {
@@ -87,9 +97,9 @@ describe('coverage', () => {
     expect(rows[0].coverage).toBe(1.333);
   });
 
-  it('the real fixture against itself: all zero deltas', () => {
+  it('the real fixture against itself: all zero deltas, no notes', () => {
     const m = parseSnmp(SNMP + '\n' + NETSTAT);
-    expect(coverage(m, m, {}).map((r) => r.kernel)).toEqual([0, 0, 0]);
+    expect(coverage(m, m, {}).map((r) => [r.kernel, r.note])).toEqual([[0, undefined], [0, undefined], [0, undefined], [0, undefined], [0, undefined]]);
   });
 });
 

@@ -38,9 +38,14 @@ describe('retransmitType', () => {
   it('a full socket in SYN_RECV retransmits its SYN-ACK', () => {
     expect(retransmitType(SYN_RECV, TCP_CA_LOSS, ICSK_TIME_RETRANS)).toBe('synack');
   });
-  it('the loss-probe timer pending means TLP, even in Loss/Recovery', () => {
+  it('the loss-probe timer pending means TLP only while no loss is known (Open, CWR)', () => {
     expect(retransmitType(ESTABLISHED, TCP_CA_OPEN, ICSK_TIME_LOSS_PROBE)).toBe('tlp');
-    expect(retransmitType(ESTABLISHED, TCP_CA_LOSS, ICSK_TIME_LOSS_PROBE)).toBe('tlp');
+    expect(retransmitType(ESTABLISHED, TCP_CA_CWR, ICSK_TIME_LOSS_PROBE)).toBe('tlp');
+  });
+  it('regression: ACK processing retransmits in Recovery/Loss before re-arming the TLP timer — fast/rto, not TLP', () => {
+    // Seen live: 43 of 76 retransmits labelled tlp against TCPLossProbes 3.
+    expect(retransmitType(ESTABLISHED, TCP_CA_RECOVERY, ICSK_TIME_LOSS_PROBE)).toBe('fast');
+    expect(retransmitType(ESTABLISHED, TCP_CA_LOSS, ICSK_TIME_LOSS_PROBE)).toBe('rto');
   });
   it('CA Loss is an RTO', () => {
     expect(retransmitType(ESTABLISHED, TCP_CA_LOSS, ICSK_TIME_RETRANS)).toBe('rto');

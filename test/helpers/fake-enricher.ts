@@ -35,12 +35,12 @@ export const WALL0 = Date.UTC(2024, 0, 1);
 export const fixedClock: Clock = { wallMs: () => WALL0, monoNs: () => 1_000_000_000n };
 export const monoToIso = (ns: bigint | number) => new Date(WALL0 - 1000 + Number(ns) / 1e6).toISOString();
 
-export function fakeEnricher(opts: { hostName?: string; tlpObserved?: boolean; names?: Map<string, string> } = {}): { enricher: Enricher; clock: MonotonicToWall } {
+export function fakeEnricher(opts: { hostName?: string; tlpObserved?: boolean; names?: Map<string, string>; kallsyms?: string } = {}): { enricher: Enricher; clock: MonotonicToWall } {
   const clock = new MonotonicToWall(fixedClock);
   const names = opts.names;
   const interfaces = names ? ({ nameOf: (netns: number, ifindex: number) => names.get(`${netns}:${ifindex}`) } as unknown as InterfaceResolver) : undefined;
   const enricher = new Enricher({
-    symbols: new KallsymsSymbolizer(SYMS),
+    symbols: new KallsymsSymbolizer(opts.kallsyms ?? SYMS),
     reasons: REASONS,
     interfaces,
     hostName: opts.hostName ?? 'node-1',

@@ -1,7 +1,7 @@
 // Test hosts in network namespaces: veth pairs, addresses, nftables rules.
 // Everything runs with argv arrays; names are generated here. Traffic only
 // ever goes to addresses inside namespaces the test created.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 
 const PATH_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
@@ -130,3 +130,73 @@ s.shutdown(socket.SHUT_WR)
 s.recv(1)
 print(sent, flush=True)
 `;
+
+/** A process in a namespace, in its own process group (so a kill reaches `timeout`'s child too). */
+export interface NsProcess {
+  output(): string;
+  errors(): string;
+  done: Promise<{ code: number | null; out: string; err: string }>;
+  /** Resolves once stdout contains `text` (a ready line the program prints), rejects if it exits first. */
+  waitFor(text: string, timeoutMs?: number): Promise<void>;
+  /** SIGKILL to the whole process group. */
+  kill(): void;
+}
+
+export function spawnIn(ns: string, cmd: string, args: string[]): NsProcess {
+  const c = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: PATH_ENV });
+  let out = '';
+  let err = '';
+  c.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  c.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+  let exited = false;
+  const done = new Promise<{ code: number | null; out: string; err: string }>((r) => c.on('close', (code) => {
+    exited = true;
+    r({ code, out, err });
+  }));
+  return {
+    output: () => out,
+    errors: () => err,
+    done,
+    async waitFor(text: string, timeoutMs = 15_000) {
+      const t0 = Date.now();
+      while (!out.includes(text)) {
+        if (exited) throw new Error(`${cmd} exited before printing ${JSON.stringify(text)}: ${err}`);
+        if (Date.now() - t0 > timeoutMs) throw new Error(`${cmd} did not print ${JSON.stringify(text)} in ${timeoutMs} ms: ${err}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
+    kill() {
+      if (exited || c.pid === undefined) return;
+      try {
+        process.kill(-c.pid, 'SIGKILL');
+      } catch { /* gone */ }
+    },
+  };
+}
+
+/** Run to completion in a namespace without blocking the event loop. */
+export function runIn(ns: string, cmd: string, args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  return spawnIn(ns, cmd, args).done;
+}
+
+/**
+ * The kernel's own SNMP/netstat counters of a namespace, absolute, from
+ * iproute2's nstat (-a absolute, -s no history update: concurrent runs in
+ * other namespaces never share history), e.g. TcpRetransSegs, UdpNoPorts.
+ */
+export function nstat(ns: string): Record<string, number> {
+  const j = JSON.parse(sh('ip', ['netns', 'exec', ns, 'nstat', '-asz', '-j'])) as { kernel: Record<string, number> };
+  return j.kernel;
+}
+
+/** after − before for each name (missing counters count as 0). */
+export function nstatDelta(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const k of new Set([...Object.keys(before), ...Object.keys(after)])) out[k] = (after[k] ?? 0) - (before[k] ?? 0);
+  return out;
+}
+
+/** TSO/GSO/GRO off on a device, so one packet is one segment (nft then counts segments). */
+export function offloadsOff(ns: string, dev: string): void {
+  sh('ip', ['netns', 'exec', ns, 'ethtool', '-K', dev, 'tso', 'off', 'gso', 'off', 'gro', 'off']);
+}

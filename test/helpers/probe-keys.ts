@@ -50,6 +50,8 @@ export interface DropKeyInput {
   icmpCode?: number;
   src?: string;
   dst?: string;
+  /** The probe's `local` flag (a receiving socket on a route-less ingress drop). */
+  local?: 0 | 1;
 }
 
 /** probes/shared/drop-fields.bt.inc: $k1..$k14. */
@@ -62,16 +64,18 @@ export function dropKey(d: DropKeyInput): bigint[] {
     (BigInt(d.ifindex) << 32n) | BigInt(d.iif),
     d.dstIn,
     d.loc,
-    (l3 << 48n) | (l4 << 40n) | BigInt(d.reason),
+    (l3 << 48n) | (l4 << 40n) | (BigInt(d.local ?? 0) << 32n) | BigInt(d.reason),
     icmp ? (BigInt(d.icmpType ?? 0) << 16n) | BigInt(d.icmpCode ?? 0) : (BigInt(d.sport ?? 0) << 16n) | BigInt(d.dport ?? 0),
     ...addrWords(d.l3 ? d.src : undefined),
     ...addrWords(d.l3 ? d.dst : undefined),
   ];
 }
 
-/** Drop overflow key: $o1 reason, $o2 iif, $o3 dst->input. */
-export function dropOverflowKey(reason: number, iif: number, dstIn: bigint): bigint[] {
-  return [BigInt(reason), BigInt(iif), dstIn];
+/** Drop overflow key $o1..$o10: the drop key without the source (ports: the destination port, or ICMP type/code). */
+export function dropOverflowKey(d: DropKeyInput): bigint[] {
+  const k = dropKey(d);
+  const icmp = d.l4 === 1 || d.l4 === 58;
+  return [...k.slice(0, 5), icmp ? k[5] : BigInt(d.dport ?? 0), ...k.slice(10, 14)];
 }
 
 export interface SockKeyInput {
@@ -98,6 +102,11 @@ export function sockKey(s: SockKeyInput): bigint[] {
   return [BigInt(s.netns), sockMeta(s), (BigInt(s.sport) << 16n) | BigInt(s.dport), ...addrWords(s.src), ...addrWords(s.dst)];
 }
 
+/** Its overflow key $o1..$o7: netns, meta, the peer's port and address. */
+export function sockOverflowKey(s: SockKeyInput): bigint[] {
+  return [BigInt(s.netns), sockMeta(s), BigInt(s.dport), ...addrWords(s.dst)];
+}
+
 export interface IncomingKeyInput {
   /** 1 out-of-order, 2 retransmit, 3 duplicate. */
   action: number;
@@ -117,6 +126,11 @@ export function incomingMeta(i: Pick<IncomingKeyInput, 'action' | 'l3'>): bigint
 /** probes/incoming-loss/tcp_probe.bt: $k1..$k11. */
 export function incomingKey(i: IncomingKeyInput): bigint[] {
   return [BigInt(i.netns), incomingMeta(i), (BigInt(i.peerPort) << 16n) | BigInt(i.localPort), ...addrWords(i.peer), ...addrWords(i.local)];
+}
+
+/** Its overflow key $o1..$o7: netns, meta, our port and address. */
+export function incomingOverflowKey(i: IncomingKeyInput): bigint[] {
+  return [BigInt(i.netns), incomingMeta(i), BigInt(i.localPort), ...addrWords(i.local)];
 }
 
 /** One line as bpftrace prints a stats() map entry: keys as signed int64. */

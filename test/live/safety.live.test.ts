@@ -7,7 +7,7 @@
 //   - a host that cannot trace gets one clear error line, never a stack trace,
 //   - `probes --json` tells the truth about the bpftrace and variants in use.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Lab, PY_UDP_SEND, sh } from '../helpers/netns.js';
@@ -450,11 +450,11 @@ describe('droptrace probes --json', () => {
   /** The version of the bpftrace under test, asked directly (not through droptrace). */
   function versionAskedDirectly(): string {
     let out: string;
-    if (bt) {
+    if (bt && statSync(bt).isDirectory()) {
       const layout = JSON.parse(readFileSync(join(bt, 'droptrace-layout.json'), 'utf8'));
       out = sh(layout.loader, ['--library-path', layout.libraryPath, layout.bpftrace, '--version']);
     } else {
-      out = sh('bpftrace', ['--version']);
+      out = sh(bt ?? 'bpftrace', ['--version']);
     }
     const m = /v?(\d+\.\d+\.\d+)/.exec(out);
     if (!m) throw new Error(`no version in ${out}`);
@@ -467,8 +467,8 @@ describe('droptrace probes --json', () => {
     const rep = JSON.parse(r.stdout);
     const version: string = rep.bpftrace.version;
     expect(version).toBe(versionAskedDirectly());
-    // live-system runs the system bpftrace (0.17 on Debian 12), live-current the private 0.23.
-    expect(version).toMatch(bt ? /^0\.23\./ : /^0\.17\./);
+    // live-system pins the system bpftrace (/usr/bin/bpftrace, 0.17 on Debian 12), live-current the private 0.23 (a directory).
+    expect(version).toMatch(bt && statSync(bt).isDirectory() ? /^0\.23\./ : /^0\.17\./);
     if (bt) expect(rep.bpftrace.path).toContain(bt);
     expect(rep.root).toBe(true);
     expect(rep.btf).toBe(true);

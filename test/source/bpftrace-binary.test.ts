@@ -3,7 +3,7 @@ import { mkdtempSync, mkdirSync, writeFileSync, chmodSync, rmSync, symlinkSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  resolveBpftrace, parseVersion, versionAtLeast, childEnv, runBpftrace, bpftraceVersion, SYSTEM_PATH, type BpftraceCommand,
+  resolveBpftrace, chooseBpftrace, parseVersion, versionAtLeast, childEnv, runBpftrace, bpftraceVersion, SYSTEM_PATH, type BpftraceCommand,
 } from '../../src/source/bpftrace-binary.js';
 import { EnvironmentError } from '../../src/errors.js';
 
@@ -185,5 +185,44 @@ describe('running bpftrace', () => {
     const err = await bpftraceVersion(cmd(p('broken'))).then(() => null, (e: unknown) => e);
     expect(err).toBeInstanceOf(EnvironmentError);
     expect((err as Error).message).toContain('libbpf.so.1');
+  });
+});
+
+describe('chooseBpftrace: the newest usable unless one is given', () => {
+  const V = (minor: number) => ({ major: 0, minor, patch: 0, text: `0.${minor}.0` });
+  /** Versions by the binary the command runs (the private install runs its loader, then bpftrace). */
+  const versions = (byFile: Record<string, number | Error>) => async (c: BpftraceCommand) => {
+    const v = byFile[c.prefixArgs.at(-1) ?? c.file];
+    if (v === undefined || v instanceof Error) throw v ?? new Error('no version');
+    return V(v);
+  };
+
+  it('the private install when it is newer than the system one, and says why', async () => {
+    const c = await chooseBpftrace(undefined, { privateDir: p('private'), searchPath: p('dir3'), version: versions({ [p('private/usr/bin/bpftrace')]: 23, [p('dir3/bpftrace')]: 17 }) });
+    expect(c.command.prefixArgs.at(-1)).toBe(p('private/usr/bin/bpftrace'));
+    expect(c.version.text).toBe('0.23.0');
+    expect(c.why).toBe(`newest usable (also found: ${p('dir3/bpftrace')} v0.17.0)`);
+  });
+
+  it('the system one when it is newer, or when the private one does not run', async () => {
+    expect((await chooseBpftrace(undefined, { privateDir: p('private'), searchPath: p('dir3'), version: versions({ [p('private/usr/bin/bpftrace')]: 21, [p('dir3/bpftrace')]: 24 }) })).command.file).toBe(p('dir3/bpftrace'));
+    const c = await chooseBpftrace(undefined, { privateDir: p('private'), searchPath: p('dir3'), version: versions({ [p('private/usr/bin/bpftrace')]: new Error('libLLVM missing'), [p('dir3/bpftrace')]: 17 }) });
+    expect(c.command.file).toBe(p('dir3/bpftrace'));
+    expect(c.why).toContain('libLLVM missing');
+  });
+
+  it('no private install: the system one alone', async () => {
+    const c = await chooseBpftrace(undefined, { privateDir: p('bare-dir'), searchPath: p('dir3'), version: versions({ [p('dir3/bpftrace')]: 17 }) });
+    expect([c.command.file, c.why]).toEqual([p('dir3/bpftrace'), 'the only bpftrace found']);
+  });
+
+  it('a given one is used as given, even when an older version', async () => {
+    const c = await chooseBpftrace(p('dir3/bpftrace'), { privateDir: p('private'), version: versions({ [p('private/usr/bin/bpftrace')]: 23, [p('dir3/bpftrace')]: 17 }) });
+    expect([c.command.file, c.version.minor, c.why]).toEqual([p('dir3/bpftrace'), 17, 'given by --bpftrace / DROPTRACE_BPFTRACE']);
+  });
+
+  it('nothing at all: the install hint; only broken ones: each failure named', async () => {
+    await expect(chooseBpftrace(undefined, { privateDir: p('bare-dir'), searchPath: p('empty'), version: versions({}) })).rejects.toThrow(/not installed/);
+    await expect(chooseBpftrace(undefined, { privateDir: p('private'), searchPath: p('dir3'), version: versions({}) })).rejects.toThrow(/no bpftrace runs here: .*private.*dir3/);
   });
 });

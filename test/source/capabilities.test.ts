@@ -191,7 +191,7 @@ describe('detectCapabilities with injected paths', () => {
     expect(() => assertRunnable(c)).not.toThrow();
   });
 
-  it('this machine’s shape with bpftrace 0.23: every tracepoint signal via its raw tracepoint (fast start, never skipped)', async () => {
+  it('this machine’s shape with bpftrace 0.23: every tracepoint signal via its raw tracepoint (fast start, not skipped for other programs)', async () => {
     const c = await detect({}, info('0.23.2-no-fentry-reconstructed.txt'), 0, fakeBpftrace023());
     expect(c.bpftrace.version.text).toBe('0.23.2');
     expect(c.signals.map((s) => [s.signal, s.variant, s.degraded])).toEqual([

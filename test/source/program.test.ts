@@ -81,11 +81,30 @@ describe('buildProgram with the bundled probes', () => {
     // The segment length is computed once into $len (it is also the aggregated value) …
     expect(count(t, '$len = (uint64)(((struct sk_buff *)args->skbaddr)->len);')).toBe(1);
     expect(count(t, '$len = (uint64)(0);')).toBe(2);
-    // … and every socket printf prints that $len.
-    expect(count(t, '$sport, $dport, $len, cpu);')).toBe(3);
+    // … and every socket printf prints that $len and the segment count.
+    expect(count(t, '$sport, $dport, $len, $segs, cpu);')).toBe(3);
+    // Segments: tcp_skb_pcount of the retransmitted skb (offsetof where bpftrace has it), 1 for SYN-ACKs and probes.
+    expect(count(t, '$segs = (uint64)((uint64)*(uint16 *)((uint64)(args->skbaddr) + offsetof(struct sk_buff, cb) + 8));')).toBe(1);
+    expect(count(t, '$segs = (uint64)(1);')).toBe(2);
+    // Bytes and segments go into the aggregated value together.
+    expect(count(t, '$val = $len | ($segs << 40);')).toBe(3);
+    const old = code(buildProgram({ signals: [RETRANS], version: V017, dropPredicate: '1', tcpSockPredicate: '1', minReason: 2 }).text);
+    expect(old).toContain('$segs = (uint64)((uint64)*(uint16 *)((uint64)(args->skbaddr) + 40 + 8));');
     // The event code goes into the aggregation key: 1 retrans, 2 synack, 3 tlp.
     for (const c of [1, 2, 3]) expect(count(t, `$k2 = ((uint64)${c} << 56) |`)).toBe(1);
-    expect(t).not.toMatch(/DROPTRACE_(EVENT_TYPE|EVENT_CODE|SEG_LEN)/);
+    expect(t).not.toMatch(/DROPTRACE_(EVENT_TYPE|EVENT_CODE|SEG_LEN|SEG_COUNT|TCP_PCOUNT)/);
+  });
+
+  it('counts only retransmit attempts that went out, where the tracepoint says (err, newer kernels)', () => {
+    const withErr = code(buildProgram({ signals: [RETRANS, SYNACK, TLP_KPROBE], version: V023, dropPredicate: '1', tcpSockPredicate: '1', minReason: 2, retransmitErr: true }).text);
+    expect(count(withErr, '$rerr = (int64)args->err;')).toBe(1);
+    expect(count(withErr, '$rerr = (int64)0;')).toBe(2);
+    expect(count(withErr, 'if ($rerr == 0 && 1) {')).toBe(3);
+    const raw = code(buildProgram({ signals: [sig('retransmits', 'rawtracepoint', ['retransmits/tcp_retransmit_skb.raw.bt'])], version: V023, dropPredicate: '1', tcpSockPredicate: '1', minReason: 2, retransmitErr: true }).text);
+    expect(raw).toContain('$rerr = (int64)arg2;');
+    // Older kernels fire it only for sent segments: no argument to read.
+    const old = code(buildProgram({ signals: [RETRANS], version: V023, dropPredicate: '1', tcpSockPredicate: '1', minReason: 2 }).text);
+    expect(old).toContain('$rerr = (int64)0;');
   });
 
   it('puts each predicate in its probe kind only', () => {
@@ -94,7 +113,7 @@ describe('buildProgram with the bundled probes', () => {
     const p = buildProgram({ signals: ALL, version: V023, dropPredicate: drop, tcpSockPredicate: sock, minReason: 2 });
     const t = code(p.text);
     expect(count(t, `if (${drop}) {`)).toBe(1);
-    expect(count(t, `if (${sock}) {`)).toBe(3);
+    expect(count(t, `if ($rerr == 0 && ${sock}) {`)).toBe(3);
     expect(t).toContain('$reason == 12');
     expect(count(t, '$reason == 12')).toBe(1);
   });
@@ -215,12 +234,12 @@ describe('buildProgram: in-kernel aggregation (DROPTRACE_AGGREGATE)', () => {
     return m![1];
   };
   /** The interval:ms flush probe. */
-  const flushProbe = (t: string) => /^interval:ms:\d+\n\{\n[\s\S]*?\n\}$/m.exec(t)?.[0] ?? '';
+  const flushProbe = (t: string) => /^interval:ms:\d+\n(?:\/[^\n]*\/\n)?\{\n[\s\S]*?\n\}$/m.exec(t)?.[0] ?? '';
 
   it.each([
-    ['d', 14, '$len', 3],
-    ['r', 11, '$len', 1],
-    ['i', 11, '$bytes', 1],
+    ['d', 14, '$len', 10],
+    ['r', 11, '$val', 7],
+    ['i', 11, '$val', 7],
   ] as const)('@%s: both epochs count into their own maps, bounded by maxFlows, the rest into the overflow map', (kind, nk, value, no) => {
     const t = code(build().text);
     const k = keys(nk);
@@ -252,50 +271,70 @@ describe('buildProgram: in-kernel aggregation (DROPTRACE_AGGREGATE)', () => {
     expect(bound(-3)).toBe('1');
   });
 
-  it('the flush probe closes aligned windows: epoch flip, marker, print and clear of the old generation', () => {
+  it('the flush probe closes aligned windows in two ticks: flip the epoch, then dump and clear the old generation', () => {
     const t = code(build().text);
     const f = flushProbe(t);
-    expect(f).toMatch(/^interval:ms:100\n/);
+    expect(f).toMatch(/^interval:ms:100\n\/@stopping == 0\/\n/);
     // Phase is taken modulo the interval.
     expect(f).toContain('$w = (nsecs + 10000000000 - 3456789012) / 10000000000;');
     expect(flushProbe(code(build({ aggregate: { ...AGG, phaseNs: I * 7n + 5n, tickMs: 250 } }).text))).toContain('$w = (nsecs + 10000000000 - 5) / 10000000000;');
     expect(flushProbe(code(build({ aggregate: { ...AGG, tickMs: 250 } }).text))).toMatch(/^interval:ms:250\n/);
+    // A pending dump is done before any flip is considered: the dump runs one tick after its flip.
+    expect(f.indexOf('if (@dump != 0) {')).toBeGreaterThan(0);
+    expect(f.indexOf('if (@dump != 0) {')).toBeLessThan(f.indexOf('if ($w != @window) {'));
     // Each flip runs only when the target generation is no longer busy (userspace cleared it); else the stall is counted.
     const branch = (to: number) => {
       const m = new RegExp(`if \\(@busy${to} == 0\\) \\{\\n([\\s\\S]*?)\\n\\s*\\} else \\{\\n\\s*@stalls = count\\(\\);`).exec(f);
       expect(m, `flip guarded by @busy${to}`).not.toBeNull();
       return m![1];
     };
-    for (const [from, to, text] of [[0, 1, branch(1)], [1, 0, branch(0)]] as const) {
-      // The generation written from now on is marked busy until userspace has printed and cleared it.
-      expect(text.indexOf(`@busy${from} = 1;`)).toBeGreaterThan(text.indexOf(`clear(@s${'d'}${from});`));
-      expect(text.indexOf(`clear(@busy${from});`)).toBeGreaterThan(text.indexOf(`@busy${from} = 1;`));
-      expect(text).toContain('print(@stalls);');
-      expect(text).toContain(`@epoch = ${to};`);
-      // The generation switched to was cleared a window ago; only its counters reset.
-      for (const k of ['d', 'r', 'i']) {
-        expect(text).toContain(`@n${k}${to} = 0;`);
-        expect(text.indexOf(`@n${k}${to} = 0;`)).toBeLessThan(text.indexOf(`@epoch = ${to};`));
-        // Writers move to the new generation before the old one is printed, then cleared.
-        const flip = text.indexOf(`@epoch = ${to};`);
-        const marker = text.indexOf('printf("{\\"t\\":\\"flush\\",\\"from\\":%llu,\\"to\\":%llu,\\"ts\\":%llu}\\n", @window, $w, nsecs);');
-        const pr = text.indexOf(`print(@${k}${from});`);
-        const po = text.indexOf(`print(@o${k}${from});`);
-        const cl = text.indexOf(`clear(@${k}${from});`);
-        expect(flip).toBeLessThan(marker);
-        expect(marker).toBeLessThan(pr);
-        expect(pr).toBeLessThan(po);
-        expect(po).toBeLessThan(cl);
-        expect(text).toContain(`clear(@o${k}${from});`);
-        expect(text).toContain(`clear(@s${k}${from});`);
-        expect(text).not.toContain(`print(@${k}${to});`);
-      }
-    }
-    // The end marker closes each flip, after @window moves on.
     for (const to of [0, 1]) {
       const text = branch(to);
-      expect(text.indexOf('@window = $w;')).toBeGreaterThan(0);
-      expect(text.indexOf('@window = $w;')).toBeLessThan(text.indexOf('printf("{\\"t\\":\\"flush-end\\"}\\n");'));
+      // The flip only moves writers and notes the window; it prints nothing.
+      expect(text).toContain(`@epoch = ${to};`);
+      expect(text).not.toContain('print(');
+      expect(text).not.toContain('printf(');
+      for (const k of ['d', 'r', 'i']) expect(text.indexOf(`@n${k}${to} = 0;`)).toBeLessThan(text.indexOf(`@epoch = ${to};`));
+      for (const l of ['@ffrom = @window;', '@fto = $w;', '@fts = nsecs;', '@window = $w;', '@dump = 1;']) expect(text).toContain(l);
+    }
+    // The dump prints the generation NOT being written: marker, entries, totals last, then clears and the busy handshake.
+    const dump = /if \(@dump != 0\) \{\n\s*if \(@epoch == 0\) \{\n([\s\S]*?)\n\s*\} else \{\n([\s\S]*?)\n\s*\}\n\s*@dump = 0;/.exec(f);
+    expect(dump).not.toBeNull();
+    for (const [old, text] of [[1, dump![1]], [0, dump![2]]] as const) {
+      const marker = text.indexOf('printf("{\\"t\\":\\"flush\\",\\"from\\":%llu,\\"to\\":%llu,\\"ts\\":%llu}\\n", @ffrom, @fto, @fts);');
+      expect(marker).toBeGreaterThanOrEqual(0);
+      for (const k of ['d', 'r', 'i']) {
+        const pr = text.indexOf(`print(@${k}${old});`);
+        const po = text.indexOf(`print(@o${k}${old});`);
+        const pt = text.indexOf(`print(@t${k}${old});`);
+        const cl = text.indexOf(`clear(@${k}${old});`);
+        expect(marker).toBeLessThan(pr);
+        expect(pr).toBeLessThan(po);
+        expect(po).toBeLessThan(pt);
+        // Totals after every entry of every kind.
+        for (const k2 of ['d', 'r', 'i']) expect(text.indexOf(`print(@o${k2}${old});`)).toBeLessThan(pt);
+        expect(pt).toBeLessThan(cl);
+        expect(text).toContain(`clear(@o${k}${old});`);
+        expect(text).toContain(`clear(@s${k}${old});`);
+        expect(text).toContain(`zero(@t${k}${old});`);
+        expect(text).not.toContain(`print(@${k}${1 - old});`);
+      }
+      expect(text.indexOf(`@busy${old} = 1;`)).toBeGreaterThan(text.indexOf(`clear(@sd${old});`));
+      expect(text.indexOf(`clear(@busy${old});`)).toBeGreaterThan(text.indexOf(`@busy${old} = 1;`));
+      expect(text.indexOf('print(@stalls);')).toBeGreaterThan(0);
+      expect(text.trim().split('\n').pop()!.trim()).toBe('printf("{\\"t\\":\\"flush-end\\"}\\n");');
+    }
+  });
+
+  it('every counted event also counts into its generation\'s keyless total (an update that cannot fail)', () => {
+    const t = code(build().text);
+    for (const k of ['d', 'r', 'i']) {
+      for (const e of [0, 1]) {
+        const stat = t.indexOf(`@o${k}${e}[`);
+        const total = t.indexOf(`@t${k}${e} = count();`, stat);
+        expect(stat, `${k}${e}`).toBeGreaterThan(0);
+        expect(total, `${k}${e}`).toBeGreaterThan(stat);
+      }
     }
   });
 
@@ -313,32 +352,28 @@ describe('buildProgram: in-kernel aggregation (DROPTRACE_AGGREGATE)', () => {
     }
   });
 
-  it('exactly one END probe: the final partial window from both generations, then every map emptied', () => {
+  it('exactly one END probe: it stops the tick and empties the key sets and scalars, and prints no map (bpftrace prints the counts after it)', () => {
     const t = code(build({ stream: { ratePerSec: 1000 } }).text);
     expect(t.match(/^END$/gm)).toHaveLength(1);
     const end = endBody(t);
     const lines = end.split('\n').map((l) => l.trim());
-    expect(lines[0]).toBe('printf("{\\"t\\":\\"flush\\",\\"from\\":%llu,\\"to\\":0,\\"ts\\":%llu,\\"final\\":1}\\n", @window, nsecs);');
-    const endMarker = lines.indexOf('printf("{\\"t\\":\\"flush-end\\"}\\n");');
+    expect(lines[0]).toBe('@stopping = 1;');
+    // No print of a count map from END: its messages could be handled before the tick's last dump.
     for (const k of ['d', 'r', 'i']) {
       for (const e of [0, 1]) {
-        for (const m of [`@${k}${e}`, `@o${k}${e}`]) {
-          expect(lines.indexOf(`print(${m});`)).toBeGreaterThan(0);
-          expect(lines.indexOf(`print(${m});`)).toBeLessThan(endMarker);
-          expect(lines.indexOf(`clear(${m});`)).toBeGreaterThan(endMarker);
+        for (const m of [`@${k}${e}`, `@o${k}${e}`, `@t${k}${e}`]) {
+          expect(lines).not.toContain(`print(${m});`);
+          expect(lines).not.toContain(`clear(${m});`);
         }
         expect(lines).toContain(`clear(@s${k}${e});`);
         expect(lines).toContain(`clear(@n${k}${e});`);
       }
     }
-    for (const m of ['@epoch', '@window', '@suppressed', '@rl_sec', '@rl_n']) expect(lines).toContain(`clear(${m});`);
-    // The cumulative suppressed count is printed once more, after the windows.
-    expect(lines.indexOf('print(@suppressed);')).toBeGreaterThan(endMarker);
+    expect(end).not.toContain('flush');
+    for (const m of ['@window', '@dump', '@ffrom', '@fto', '@fts', '@busy0', '@busy1', '@suppressed', '@rl_sec', '@rl_n']) expect(lines).toContain(`clear(${m});`);
+    expect(lines).not.toContain('clear(@epoch);');
+    // The cumulative suppressed count is printed once more before it is cleared.
     expect(lines.indexOf('print(@suppressed);')).toBeLessThan(lines.indexOf('clear(@suppressed);'));
-    // Every map the program writes is cleared at exit, so bpftrace prints nothing after our markers
-    // (a count() map still prints as "@name: 0", which decodes as a harmless scalar).
-    const written = new Set([...t.matchAll(/(@\w+)(?:\[[^\]]*\])? = /g)].map((m) => m[1]));
-    for (const m of written) expect(lines, m).toContain(`clear(${m});`);
   });
 
   it('flushes only the kinds present', () => {

@@ -34,7 +34,7 @@ export async function handler(argv: Record<string, unknown>): Promise<void> {
   }
   const report = {
     root: c.root,
-    bpftrace: { path: c.bpftrace.command.display, version: c.bpftrace.version.text, fentry: c.bpftrace.fentrySupported, kprobe: c.bpftrace.kprobeSupported },
+    bpftrace: { path: c.bpftrace.command.display, version: c.bpftrace.version.text, why: c.bpftrace.why, fentry: c.bpftrace.fentrySupported, kprobe: c.bpftrace.kprobeSupported },
     btf: c.btf,
     tracefs: c.tracefs,
     kallsyms: c.kallsyms,
@@ -48,7 +48,8 @@ export async function handler(argv: Record<string, unknown>): Promise<void> {
   const yes = (b: boolean) => (b ? 'yes' : 'NO');
   const rows: [string, string][] = [
     ['running as root', yes(c.root)],
-    ['bpftrace', `${report.bpftrace.path} v${report.bpftrace.version} (fentry: ${yes(c.bpftrace.fentrySupported)}, kprobe: ${yes(c.bpftrace.kprobeSupported)})`],
+    ['bpftrace', `${report.bpftrace.path} v${report.bpftrace.version}: ${c.bpftrace.why}`],
+    ['bpftrace can attach', `fentry ${yes(c.bpftrace.fentrySupported)}, kprobe ${yes(c.bpftrace.kprobeSupported)} (whether this kernel allows them: see the signals below)`],
     ['kernel BTF', yes(c.btf)],
     ['tracefs', c.tracefs.path ? `${c.tracefs.path}${c.tracefs.mountedByUs ? ' (mounted by droptrace)' : ''}` : `NO: ${c.tracefs.error}`],
     ['kallsyms readable', `${yes(c.kallsyms.readable)} (kptr_restrict=${c.kallsyms.kptrRestrict ?? '?'})`],

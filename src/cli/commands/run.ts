@@ -5,9 +5,8 @@
 import type { Argv } from 'yargs';
 import { hostname } from 'node:os';
 import { rawFiltersFrom, durationMs, bpftraceFrom, untilStopped, type TracerArgs } from '../common-options.js';
-import { addRunOptions, loadConfig, type RunConfig } from '../../config/index.js';
-import { FileSinks } from '../../sinks/file/index.js';
-import { createElasticsearchSink, esOptionsFromArgs, type EsArgs } from '../../sinks/elasticsearch/index.js';
+import { addRunOptions, loadConfig } from '../../config/index.js';
+import { openConfiguredSinks } from '../configured-sinks.js';
 import { TraceSession } from '../../session/trace-session.js';
 import { SinkSet, StdoutJsonSink } from '../../sinks/fanout/sink-set.js';
 import { StdoutWriter } from '../../sinks/terminal/stdout-writer.js';
@@ -28,15 +27,6 @@ export function builder(y: Argv) {
     .example('$0 --config /etc/droptrace/droptrace.yaml', 'everything from a config file');
 }
 
-function esArgsFrom(c: RunConfig): EsArgs {
-  return {
-    'es-url': c['es-url'], 'es-api-key-file': c['es-api-key-file'], 'es-username': c['es-username'], 'es-password-file': c['es-password-file'],
-    'es-ca-file': c['es-ca-file'], 'es-fingerprint': c['es-fingerprint'], 'es-namespace': c['es-namespace'], 'es-spool-dir': c['es-spool-dir'],
-    'es-spool-max-mb': c['es-spool-max-bytes'] !== undefined ? Math.max(1, Math.ceil(c['es-spool-max-bytes'] / 2 ** 20)) : undefined,
-    'es-batch-size': c['es-batch-size'], 'es-flush-interval': c['es-flush-interval'], 'es-queue-max': c['es-queue-max'], 'es-dead-letter': c['es-dead-letter'],
-  };
-}
-
 export async function handler(argv: Record<string, unknown>): Promise<void> {
   const cfg = loadConfig({ argv });
   const a = cfg;
@@ -46,21 +36,7 @@ export async function handler(argv: Record<string, unknown>): Promise<void> {
   const log = (m: string) => process.stderr.write(`droptrace: ${escapeForTerminal(m)}\n`);
   // Sinks first: an unusable output directory or a refused Elasticsearch
   // (bad CA, fingerprint or credentials) fails before any probe is loaded.
-  const sinks: Sink[] = [];
-  try {
-    if (cfg['output-dir']) {
-      sinks.push(new FileSinks({
-        dir: cfg['output-dir'], maxBytes: cfg['file-max-bytes'], maxAgeMs: cfg['file-max-age'] * 1000, keep: cfg['file-keep'], gzip: cfg['file-gzip'],
-        onError: (e: unknown) => log(`files: ${(e as Error).message}`),
-      }));
-    }
-    if (cfg['es-url']) {
-      sinks.push(await createElasticsearchSink({ ...esOptionsFromArgs(esArgsFrom(cfg)), log }));
-    }
-  } catch (e) {
-    await Promise.all(sinks.map((s) => s.close().catch(() => undefined)));
-    throw e;
-  }
+  const sinks: Sink[] = await openConfiguredSinks(cfg, log);
   if (a.json || sinks.length === 0) sinks.push(new StdoutJsonSink(new StdoutWriter(process.stdout)));
   const set = new SinkSet(sinks, (name, e) => log(`sink ${name}: ${(e as Error).message}`));
 
@@ -94,7 +70,7 @@ export async function handler(argv: Record<string, unknown>): Promise<void> {
     stream: a['stream-rate'] > 0 ? { ratePerSec: a['stream-rate'] } : null,
     kernelStack: a['kernel-stack'],
     disabledSignals: a['incoming-loss'] ? [] : ['incoming-loss'],
-    aggregate: { intervalS: interval, maxFlows: a['max-flows'], collectorMaxFlows: a['collector-max-flows'], idleTimeoutS: a['idle-timeout'] },
+    aggregate: { intervalS: interval, maxFlows: a['max-flows'], collectorMaxFlows: a['collector-max-flows'], idleTimeoutS: a['idle-timeout'], kernelMapKeys: a['kernel-map-keys'] },
     onRecord: emit,
     onWindowClosed: (w) => {
       pending = pending.then(async () => {
@@ -118,13 +94,14 @@ export async function handler(argv: Record<string, unknown>): Promise<void> {
         stats: {
           final,
           lines_in: s.lines, events_in: s.events, undecodable: s.undecodable, lost: s.lost, suppressed: s.suppressed,
-          windows: s.windows, flow_records: s.flowRecords, overflowed: s.overflowCount, restarts: s.restarts, gaps: s.gaps, stray_entries: s.strayEntries, kernel_missed: s.kernelMissed, window_stalls: s.windowStalls,
+          windows: s.windows, flow_records: s.flowRecords, overflowed: s.overflowCount, restarts: s.restarts, gaps: s.gaps, stray_entries: s.strayEntries, kernel_missed: s.kernelMissed, kernel_missed_by_signal: s.kernelMissedBySignal, unattributed: s.unattributed, window_stalls: s.windowStalls,
+          kernel_maps: { maps: s.kernelMaps.maps, max_entries: s.kernelMaps.keys, memlock_bytes: s.kernelMaps.bytes },
           records_out: set.records, coverage_errors: reconciler.errors, sinks: set.stats(),
         },
       },
     };
     set.write(rec);
-    log(`stats: ${s.events} events, ${s.windows} windows, ${s.flowRecords} flow records, ${s.overflowCount} overflowed, ${s.lost} lost, ${s.suppressed} suppressed, ${s.kernelMissed} skipped by the kernel (BPF recursion), ${s.restarts} restarts, ${s.undecodable} undecodable, ${s.strayEntries} stray, ${set.records} records out`);
+    log(`stats: ${s.events} events, ${s.windows} windows, ${s.flowRecords} flow records, ${s.overflowCount} overflowed, ${s.lost} lost, ${s.suppressed} suppressed, ${s.kernelMissed} skipped by the kernel (BPF recursion${s.kernelMissed ? `: ${Object.entries(s.kernelMissedBySignal).map(([k, v]) => `${k} ${v}`).join(', ')}` : ''}), ${s.unattributed} unattributed (full kernel map), ${s.restarts} restarts, ${s.undecodable} undecodable, ${s.strayEntries} stray, ${set.records} records out`);
   };
 
   try {

@@ -48,6 +48,6 @@ export async function handler(argv: Record<string, unknown>): Promise<void> {
     await session.stop();
     await out.close();
     const s = session.stats;
-    process.stderr.write(`droptrace: ${s.events} events, ${s.lost} lost, ${s.suppressed} suppressed by --rate-limit, ${s.undecodable} undecodable lines, ${s.restarts} restarts\n`);
+    process.stderr.write(`droptrace: ${s.events} events, ${s.lost} lost, ${s.kernelMissed} skipped by the kernel (BPF recursion), ${s.suppressed} suppressed by --rate-limit, ${s.undecodable} undecodable lines, ${s.restarts} restarts\n`);
   }
 }

@@ -57,6 +57,8 @@ export async function handler(argv: Record<string, unknown>): Promise<void> {
   const screen = () => ({ rows: out.rows || 24, cols: out.columns || 100, color });
   const draw = () => {
     state.suppressed = session.stats.suppressed;
+    state.kernelMissed = session.stats.kernelMissed;
+    state.unattributed = session.stats.unattributed;
     const status = `${session.included.map((s) => s.signal).join(', ')}${warnings.length ? `  (${warnings.length} warnings)` : ''}`;
     const lines = renderTop(state, view, sort, screen(), status);
     // Home, draw, clear to end of screen: no flicker, no scrollback spam.
@@ -80,11 +82,14 @@ export async function handler(argv: Record<string, unknown>): Promise<void> {
   stdin.on('data', onKey);
   stdin.resume();
   const timer = setInterval(draw, 250);
+  // The kernel's skip counters are read from fdinfo: once a second is enough.
+  const missTimer = setInterval(() => session.updateKernelMissed(), 1000);
   draw();
   try {
     await Promise.race([untilStopped(ms, session.wait()), quitting]);
   } finally {
     clearInterval(timer);
+    clearInterval(missTimer);
     stdin.off('data', onKey);
     if (stdin.isTTY) stdin.setRawMode(false);
     stdin.pause();
@@ -92,6 +97,6 @@ export async function handler(argv: Record<string, unknown>): Promise<void> {
     restore();
     for (const w of warnings.slice(0, 20)) process.stderr.write(`droptrace: warning: ${escapeForTerminal(w)}\n`);
     const s = session.stats;
-    process.stderr.write(`droptrace: ${s.windows} windows, ${s.flowRecords} flow records, ${s.lost} lost, ${s.restarts} restarts\n`);
+    process.stderr.write(`droptrace: ${s.windows} windows, ${s.flowRecords} flow records, ${s.lost} lost, ${s.kernelMissed} skipped by the kernel, ${s.unattributed} unattributed, ${s.restarts} restarts\n`);
   }
 }

@@ -108,7 +108,7 @@ export function mappings(o: Pick<TemplateOptions, 'constantKeyword'>): Record<st
       ecs: { properties: { version: kw } },
       event: {
         properties: {
-          kind: kw, category: kw, type: kw, action: kw, dataset: kw, reason: kw, start: date, end: date, severity: long,
+          kind: kw, category: kw, type: kw, action: kw, dataset: kw, reason: kw, outcome: kw, start: date, end: date, severity: long,
         },
       },
       message: { type: 'text' },
@@ -117,7 +117,9 @@ export function mappings(o: Pick<TemplateOptions, 'constantKeyword'>): Record<st
       source: { properties: { ip, port: long } },
       destination: { properties: { ip, port: long } },
       host: { properties: { name: kw } },
-      observer: { properties: { ingress: { properties: { interface: iface } }, egress: { properties: { interface: iface } } } },
+      observer: { properties: { type: kw, ingress: { properties: { interface: iface } }, egress: { properties: { interface: iface } } } },
+      // The capture file of `droptrace pcap` records.
+      file: { properties: { path: kw } },
       droptrace: { type: 'object', dynamic: true, properties: droptraceProperties() },
     },
   };

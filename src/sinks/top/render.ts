@@ -25,7 +25,7 @@ export function renderTop(st: TopState, view: View, sort: SortKey, scr: Screen, 
   const rev = (s: string) => (scr.color ? `\x1b[7m${s}\x1b[0m` : s);
   const lines: string[] = [];
   lines.push(b(fit(`droptrace top — ${status}`, scr.cols)));
-  lines.push(fit(`windows ${st.windows}  last ${st.lastWindowEnd.slice(11, 19) || '-'}  lost events ${st.lost}  suppressed ${st.suppressed}  overflow ${st.overflow}`, scr.cols));
+  lines.push(fit(`windows ${st.windows}  last ${st.lastWindowEnd.slice(11, 19) || '-'}  lost events ${st.lost}  kernel-skipped ${st.kernelMissed}  unattributed ${st.unattributed}  suppressed ${st.suppressed}  overflow ${st.overflow}`, scr.cols));
   lines.push(fit(`view: [f]lows [r]easons [l]ocations ser[v]ices s[o]urces [p]refixes   sort: [s] ${sort}   [q]uit`, scr.cols));
   const rollup = ROLLUP_VIEWS.has(view);
   const numCols = rollup ? ['DROPS', 'RETX', 'IN-LOSS', 'TOTAL', 'LAST', 'FLOWS'] : ['DROPS', 'RETX', 'IN-LOSS', 'TOTAL', 'LAST'];

@@ -62,6 +62,9 @@ export class TopState {
   windows = 0;
   lastWindowEnd = '';
   lost = 0;
+  /** Probe firings the kernel skipped, and events no full map could key: losses droptrace cannot avoid, shown. */
+  kernelMissed = 0;
+  unattributed = 0;
   suppressed = 0;
   overflow = 0;
   private windowStamp = '';

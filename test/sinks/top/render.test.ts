@@ -27,7 +27,7 @@ describe('renderTop', () => {
     st.add(rec(9, { sport: 2 }));
     const lines = renderTop(st, 'flows', 'total', { rows: 24, cols: 140, color: false }, 'running 0.23.2');
     expect(lines[0]).toMatch(/^droptrace top — running 0\.23\.2 +$/);
-    expect(lines[1]).toMatch(/^windows 1 {2}last 12:34:56 {2}lost events 3 {2}suppressed 17 {2}overflow 0 +$/);
+    expect(lines[1]).toMatch(/^windows 1 {2}last 12:34:56 {2}lost events 3 {2}kernel-skipped 0 {2}unattributed 0 {2}suppressed 17 {2}overflow 0 +$/);
     expect(lines[2]).toContain('sort: [s] total');
     expect(lines[3]).toMatch(/^FLOW \(lost packets: source → destination\) +DIR +DROPS +RETX +IN-LOSS +\*TOTAL +LAST +TOP REASON/);
     expect(lines[4]).toMatch(/^udp 10\.0\.0\.1:2 → 10\.0\.0\.2:53 +ingress +9 +0 +0 +9 +9 NETFILTER_DROP/);

@@ -162,12 +162,13 @@ describe('TopState fed by FlowAggregator', () => {
   it('sums what the aggregator emitted, overflow included, finals ignored', () => {
     const { enricher, clock } = fakeEnricher();
     const a = new FlowAggregator({ enricher, clock, hostName: 'h', intervalNs: 1_000_000_000n, phaseNs: 0n, startNs: 0n, maxFlows: 2, idleTimeoutMs: 1000 });
-    const d = (sport: number, count: number) => ({ map: 'd', keys: dropKey({ netns: 1, ifindex: 3, iif: 3, dstIn: ADDR.ipLocalDeliver, loc: ADDR.nftDoChain, l3: 4, l4: 17, reason: 12, sport, dport: 53, src: '10.0.0.1', dst: '10.0.0.2' }), count, total: 0 });
+    const D = { netns: 1, ifindex: 3, iif: 3, dstIn: ADDR.ipLocalDeliver, loc: ADDR.nftDoChain, l3: 4, l4: 17, reason: 12, dport: 53, src: '10.0.0.1', dst: '10.0.0.2' } as const;
+    const d = (sport: number, count: number) => ({ map: 'd', keys: dropKey({ ...D, sport }), count, total: 0, segments: 0 });
     const st = new TopState();
     const recs = [
-      ...a.onWindow({ window: 5, closedAtNs: 5_100_000_000, final: false, entries: [d(1, 50), d(2, 20), d(3, 5), { map: 'od', keys: dropOverflowKey(12, 3, ADDR.ipLocalDeliver), count: 7, total: 0 },
-        { map: 'r', keys: sockKey({ code: 1, netns: 1, state: 1, ca: 0, pending: 1, l3: 4, sport: 22, dport: 5000, src: '10.0.0.2', dst: '10.0.0.1' }), count: 4, total: 0 },
-        { map: 'i', keys: incomingKey({ action: 1, netns: 1, l3: 4, peer: '10.0.0.1', peerPort: 5000, local: '10.0.0.2', localPort: 22 }), count: 2, total: 0 }] }),
+      ...a.onWindow({ window: 5, closedAtNs: 5_100_000_000, final: false, entries: [d(1, 50), d(2, 20), d(3, 5), { map: 'od', keys: dropOverflowKey(D), count: 7, total: 0, segments: 0 },
+        { map: 'r', keys: sockKey({ code: 1, netns: 1, state: 1, ca: 0, pending: 1, l3: 4, sport: 22, dport: 5000, src: '10.0.0.2', dst: '10.0.0.1' }), count: 4, total: 0, segments: 4 },
+        { map: 'i', keys: incomingKey({ action: 1, netns: 1, l3: 4, peer: '10.0.0.1', peerPort: 5000, local: '10.0.0.2', localPort: 22 }), count: 2, total: 0, segments: 2 }] }),
       ...a.onWindow({ window: 8, closedAtNs: 8_100_000_000, final: false, entries: [] }),
     ];
     for (const r of recs) st.add(r);

@@ -2,7 +2,7 @@ import { describe, it, expect, afterAll } from 'vitest';
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { recursionMisses } from '../../src/source/bpf-misses.js';
+import { recursionMisses } from '../../src/source/bpf-fdinfo.js';
 
 // fdinfo text as Linux 6.18 shows it for a running bpftrace (captured).
 const prog = (misses: number | null, id = 3149) => `pos:\t0\nflags:\t02000002\nmnt_id:\t17\nino:\t18\nprog_type:\t7\nprog_jited:\t1\nprog_tag:\t1701881ef7cec2ee\nmemlock:\t4096\nprog_id:\t${id}\nrun_time_ns:\t0\nrun_cnt:\t0\n${misses === null ? '' : `recursion_misses:\t${misses}\n`}verified_insns:\t10\n`;
