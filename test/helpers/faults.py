@@ -141,9 +141,11 @@ def tcp_sink(addr, port):
             os._exit(0)
         c.close()
 
-def tcp_push(dst, port, seconds, rcvbuf):
-    # Connect and send for `seconds` (rcvbuf 0 = default).
+def tcp_push(dst, port, seconds, rcvbuf, rst='0'):
+    # Connect and send for `seconds` (rcvbuf 0 = default). rst=1: close with a
+    # reset (SO_LINGER 0), so nothing is retransmitted after we are done.
     c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if int(rst): c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
     c.connect((dst, int(port)))
     buf = b'x' * 65536
     end = time.time() + float(seconds)

@@ -35,7 +35,8 @@ export class WindowDiagnoser {
   private readonly watch: CounterWatch;
   private obs = new Observation();
   private held: EcsRecord[] = [];
-  private rulesBefore = new Map<number, RulesetSnapshot>();
+  /** Latest rule snapshots per namespace (a few, newest last). */
+  private rulesHistory = new Map<number, RulesetSnapshot[]>();
   private lastIncomplete = '';
   private readonly notChecked = new Map<string, Set<string>>();
   errors = 0;
@@ -65,7 +66,7 @@ export class WindowDiagnoser {
     const t = await this.watch.tick();
     this.obs.startMs = t.at;
     await Promise.all(this.watch.pool.list().map(async (a) => {
-      if (a.procNet()) this.rulesBefore.set(a.netns.inode, await snapshotRuleset(a, this.tools, this.note));
+      if (a.procNet()) this.rulesHistory.set(a.netns.inode, [await snapshotRuleset(a, this.tools, this.note)]);
     }));
   }
 
@@ -105,9 +106,17 @@ export class WindowDiagnoser {
         const a = this.watch.pool.get(ino);
         if (a?.procNet()) after.set(ino, await snapshotRuleset(a, this.tools, this.note));
       }));
-      for (const ino of [...this.rulesBefore.keys()]) if (!this.watch.pool.get(ino)) this.rulesBefore.delete(ino);
-      const before = new Map(this.rulesBefore);
-      for (const [ino, snap] of after) this.rulesBefore.set(ino, snap);
+      for (const ino of [...this.rulesHistory.keys()]) if (!this.watch.pool.get(ino)) this.rulesHistory.delete(ino);
+      // The base is the newest snapshot finished before this window began: the
+      // previous window's closing snapshot may be read after this window's
+      // first drops (windows close asynchronously), and would hide them.
+      const startMs = Date.parse(w.startIso);
+      const before = new Map<number, RulesetSnapshot>();
+      for (const [ino, hist] of this.rulesHistory) {
+        const base = [...hist].reverse().find((x) => x.at <= startMs) ?? hist[0];
+        if (base) before.set(ino, base);
+      }
+      for (const [ino, snap] of after) this.rulesHistory.set(ino, [...(this.rulesHistory.get(ino) ?? []), snap].slice(-3));
       const nf = await attributeAll({ obs, pool: this.watch.pool, tools: this.tools, rulesBefore: before, rulesAfter: after, notChecked: this.notChecked });
       for (const r of held) this.attachRule(r, nf);
       for (const r of held) this.o.write(r);
