@@ -13,6 +13,7 @@ import type { SocketInfo } from '../../../src/diagnose/config/sockets.js';
 import type { EcsRecord } from '../../../src/record/ecs.js';
 import type { RulesetSnapshot } from '../../../src/diagnose/netfilter/snapshot.js';
 import type { NfRule } from '../../../src/diagnose/netfilter/model.js';
+import type { QdiscInfo } from '../../../src/diagnose/counters/parse.js';
 
 const NS = 4026532001;
 const NS2 = 4026532002;
@@ -60,11 +61,11 @@ const listener = (ip: string, port: number, q: number, backlog: number): SocketI
 const tools = new Tools('/nonexistent');
 const pool = { list: () => [], get: () => undefined };
 
-async function run(obs: Observation, o: { config?: ConfigSource; before?: Map<number, RulesetSnapshot>; after?: Map<number, RulesetSnapshot>; standalone?: boolean } = {}) {
+async function run(obs: Observation, o: { config?: ConfigSource; before?: Map<number, RulesetSnapshot>; after?: Map<number, RulesetSnapshot>; standalone?: boolean; qdiscs?: Map<number, QdiscInfo[]> } = {}) {
   obs.startMs = 0;
   obs.endMs = 5000;
   return diagnose({
-    obs, pool, tools, rulesBefore: o.before ?? new Map(), rulesAfter: o.after ?? new Map(), qdiscs: new Map(), notChecked: new Map(), unreadable: new Map(), untraced: [],
+    obs, pool, tools, rulesBefore: o.before ?? new Map(), rulesAfter: o.after ?? new Map(), qdiscs: o.qdiscs ?? new Map(), notChecked: new Map(), unreadable: new Map(), untraced: [],
     hostWideStandalone: o.standalone ?? false, configFor: () => o.config ?? cfg(), namespaces: new Map([[NS, { inode: NS, name: 'web', self: false }]]),
   });
 }
@@ -228,6 +229,26 @@ describe('counter-only losses, storms and noise', () => {
     const fs = await run(obs);
     expect(fs.map((f) => f.cause)).toEqual(['no-listener', 'noise']);
     expect(fs[1]).toMatchObject({ severity: 'info', noise: true, lost: 16 });
+  });
+});
+
+describe('queues', () => {
+  const q = (kind: string, options: Record<string, unknown>): QdiscInfo => ({ dev: 'eth0', kind, handle: '8001:', root: true, options, drops: 40, overlimits: 0, requeues: 0, backlog: 0, qlen: 0 });
+
+  it('QDISC_DROP on a shaper: qdisc overflow on that interface, with the qdisc quoted', async () => {
+    const obs = new Observation();
+    obs.add({ ...drop({ reason: 'QDISC_DROP', sym: '__dev_queue_xmit', dir: 'egress', src: ['10.0.0.1', 9], dst: ['10.0.0.2', 53], count: 40 }), observer: { egress: { interface: { id: '2', name: 'eth0' } } } } as EcsRecord);
+    const fs = await run(obs, { qdiscs: new Map([[NS, [q('tbf', { rate: 125000 })]]]) });
+    expect(fs.map((f) => f.cause)).toEqual(['qdisc-overflow']);
+    expect(fs[0].summary).toMatch(/queue on eth0 \(tbf 8001:\) overflowed/);
+  });
+
+  it('a netem qdisc with a loss option drops on purpose: emulated path loss, not an overflow', async () => {
+    const obs = new Observation();
+    obs.add({ ...drop({ reason: 'QDISC_DROP', sym: 'netem_enqueue', dir: 'egress', src: ['10.0.0.1', 9], dst: ['10.0.0.2', 53], count: 40 }), observer: { egress: { interface: { id: '2', name: 'eth0' } } } } as EcsRecord);
+    const fs = await run(obs, { qdiscs: new Map([[NS, [q('netem', { limit: 1000, 'loss-random': { loss: 0.05, correlation: 0 } })]]]) });
+    expect(fs.map((f) => f.cause)).toEqual(['path-loss']);
+    expect(fs[0].summary).toMatch(/emulated loss: netem on eth0 drops 5%/);
   });
 });
 
