@@ -14,6 +14,7 @@ import { attribute, type DropFlow } from '../netfilter/attribute.js';
 import { fillRuleText, type RulesetSnapshot } from '../netfilter/snapshot.js';
 import type { QdiscInfo } from '../counters/parse.js';
 import type { Rule } from './context.js';
+import { groupBy } from '../util/group.js';
 
 /** The namespaces' anchors (an AnchorPool; an empty view in unit tests). */
 export type PoolView = Pick<AnchorPool, 'list' | 'get'>;
@@ -47,8 +48,7 @@ export function dropFlowOf(g: DropGroup): DropFlow {
 /** Attribute each namespace's NETFILTER_DROP groups to rules (and fill the candidates' text). */
 export async function attributeAll(i: Pick<DiagnoseInput, 'obs' | 'pool' | 'tools' | 'rulesBefore' | 'rulesAfter' | 'notChecked'>): Promise<Map<number, NetfilterResult>> {
   const out = new Map<number, NetfilterResult>();
-  const byNs = new Map<number, DropGroup[]>();
-  for (const g of i.obs.drops.values()) if (g.reason === 'NETFILTER_DROP') byNs.set(g.netns, [...(byNs.get(g.netns) ?? []), g]);
+  const byNs = groupBy([...i.obs.drops.values()].filter((g) => g.reason === 'NETFILTER_DROP'), (g) => g.netns);
   await Promise.all([...byNs].map(async ([netns, groups]) => {
     const before = i.rulesBefore.get(netns);
     const after = i.rulesAfter.get(netns);

@@ -112,13 +112,19 @@ export class Observation {
       const loc = dt.drop?.location;
       const location = locationOf(loc);
       let src = ep(r.source);
-      const dst = ep(r.destination);
+      let dst = ep(r.destination);
       const keys = dropKeys(r);
       const base = keys.base;
       let key = keys.full;
+      // Bounded: beyond maxGroups a drop keeps its destination service only,
+      // beyond twice that not even the service (a port scan across 65 k ports).
       if (!this.drops.has(key) && this.drops.size >= this.maxGroups) {
         src = {};
         key = `${base}|*`;
+        if (!this.drops.has(key) && this.drops.size >= 2 * this.maxGroups) {
+          dst = {};
+          key = `${netns}|${r.event.reason}|${location}|${r.network?.direction}|${dt.path}|*|*`;
+        }
       }
       const g = this.drops.get(key);
       if (g) {
@@ -137,12 +143,18 @@ export class Observation {
     const action = r.event.action as TcpAction;
     if (!['tcp-retransmit', 'tcp-loss-probe', 'tcp-incoming-out-of-order', 'tcp-incoming-retransmit', 'tcp-incoming-duplicate'].includes(action)) return;
     const type = String(dt.retransmit?.type ?? r.event.reason ?? '');
-    const src = ep(r.source);
-    const dst = ep(r.destination);
-    const key = `${netns}|${action}|${type}|${epKey(src)}|${epKey(dst)}`;
+    let src = ep(r.source);
+    let dst = ep(r.destination);
+    let key = `${netns}|${action}|${type}|${epKey(src)}|${epKey(dst)}`;
+    // Bounded like drops: beyond maxGroups connections, counted per namespace and kind only.
+    if (!this.tcp.has(key) && this.tcp.size >= this.maxGroups) {
+      src = {};
+      dst = {};
+      key = `${netns}|${action}|${type}|*|*`;
+    }
     const g = this.tcp.get(key);
     if (g) g.count += count;
-    else if (this.tcp.size < this.maxGroups || overflow) this.tcp.set(key, { key, netns, action, type, state: dt.tcp?.state, l3, src, dst, count, overflow });
+    else this.tcp.set(key, { key, netns, action, type, state: dt.tcp?.state, l3, src, dst, count, overflow: overflow || src.ip === undefined });
   }
 
   /** Fold one counter tick in (rates since the previous tick). */

@@ -64,7 +64,9 @@ export function computeHooks(rs: Ruleset): void {
     const from = chainKey(r);
     for (const t of r.targets) {
       const to = chainKey({ ...r, chain: t });
-      edges.set(from, [...(edges.get(from) ?? []), to]);
+      const e = edges.get(from);
+      if (e) e.push(to);
+      else edges.set(from, [to]);
     }
   }
   for (const c of rs.chains) {

@@ -33,7 +33,13 @@ export interface WindowDiagnoserOptions {
 export class WindowDiagnoser {
   private readonly tools: Tools;
   private readonly watch: CounterWatch;
-  private obs = new Observation();
+  /**
+   * Per window, at most this many drop/TCP groups keep their source; the rest
+   * are kept per destination service (what a finding reports anyway): a
+   * 20,000-flow window costs the diagnosis ~2,000 groups, not 20,000.
+   */
+  private static readonly GROUPS = 2000;
+  private obs = new Observation(WindowDiagnoser.GROUPS);
   private held: EcsRecord[] = [];
   /** Latest rule snapshots per namespace (a few, newest last). */
   private rulesHistory = new Map<number, RulesetSnapshot[]>();
@@ -90,7 +96,8 @@ export class WindowDiagnoser {
     await this.start();
     const obs = this.obs;
     const held = this.held;
-    this.obs = new Observation();
+    let written = 0;
+    this.obs = new Observation(WindowDiagnoser.GROUPS);
     this.held = [];
     try {
       const t = await this.watch.tick();
@@ -117,14 +124,22 @@ export class WindowDiagnoser {
         if (base) before.set(ino, base);
       }
       for (const [ino, snap] of after) this.rulesHistory.set(ino, [...(this.rulesHistory.get(ino) ?? []), snap].slice(-3));
+      // Let bpftrace's output be read between the phases of a big window.
+      await yieldToEventLoop();
       const nf = await attributeAll({ obs, pool: this.watch.pool, tools: this.tools, rulesBefore: before, rulesAfter: after, notChecked: this.notChecked });
-      for (const r of held) this.attachRule(r, nf);
-      for (const r of held) this.o.write(r);
+      await yieldToEventLoop();
+      for (let i = 0; i < held.length; i++) {
+        this.attachRule(held[i], nf);
+        this.o.write(held[i]);
+        written = i + 1;
+        if (i % 2000 === 1999) await yieldToEventLoop();
+      }
       if (this.o.findings !== false) {
         const qdiscs = new Map<number, QdiscInfo[]>();
         for (const s of t.snapshots) if (s.qdiscs) qdiscs.set(s.inode, s.qdiscs);
         const unreadable = new Map<number, string>();
         for (const s of t.snapshots) if (s.unreadable) unreadable.set(s.inode, s.unreadable);
+        await yieldToEventLoop();
         const findings = await diagnose({
           obs, pool: this.watch.pool, tools: this.tools, rulesBefore: before, rulesAfter: after, qdiscs, notChecked: new Map([...this.notChecked].map(([k, v]) => [k, new Set(v)])),
           unreadable, untraced: [], softnetWorstCpu: t.softnetWorstCpu, hostWideStandalone: this.o.only.size === 0,
@@ -143,7 +158,8 @@ export class WindowDiagnoser {
     } catch (e) {
       this.errors++;
       this.o.log?.(`diagnosis: ${(e as Error).message}`);
-      for (const r of held) this.o.write(r);
+      // Whatever failed, every held flow record goes out exactly once.
+      for (const r of held.slice(written)) this.o.write(r);
     }
   }
 
@@ -169,6 +185,8 @@ export class WindowDiagnoser {
     this.watch.close();
   }
 }
+
+const yieldToEventLoop = () => new Promise<void>((r) => setImmediate(r));
 
 function refOf(c: Candidate) {
   if (c.kind === 'rule' && c.rule) return { ruleset: `${c.rule.family}/${c.rule.table}`, category: c.rule.chain, id: c.rule.handle, ...(c.rule.comment !== undefined ? { name: c.rule.comment } : {}), ...(c.rule.text ? { description: c.rule.text } : {}) };

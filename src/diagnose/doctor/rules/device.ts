@@ -5,7 +5,7 @@ import type { Rule, Ctx } from '../context.js';
 import { inNs, shq, type Evidence, type Finding } from '../finding.js';
 import { addDropFinding, configEvidence, counterEvidence, dropEvidence, floodPhrase, n, splitBy } from './common.js';
 import type { QdiscInfo } from '../../counters/parse.js';
-import type { CounterStat } from '../observe.js';
+import { groupBy } from '../../util/group.js';
 
 const QDISC_REASONS = new Set(['QDISC_DROP', 'QDISC_OVERLIMIT', 'QDISC_CONGESTED', 'CAKE_FLOOD', 'FQ_BAND_LIMIT', 'FQ_HORIZON_LIMIT', 'FQ_FLOW_LIMIT', 'DUALPI2_STEP_DROP', 'TC_EGRESS', 'TC_INGRESS']);
 
@@ -95,8 +95,7 @@ export const nicDrops: Rule = {
   id: 'nic-rx-drops',
   async run(ctx) {
     const cs = [...ctx.counters(undefined, NIC), ...ctx.counters(undefined, /^ethtool\./)].filter((c) => c.delta > 0);
-    const byIf = new Map<string, CounterStat[]>();
-    for (const c of cs) byIf.set(`${c.netns}|${c.iface}`, [...(byIf.get(`${c.netns}|${c.iface}`) ?? []), c]);
+    const byIf = groupBy(cs, (c) => `${c.netns}|${c.iface}`);
     const groups = ctx.drops((g) => g.reason === 'FULL_RING' || g.reason === 'DEV_READY' || g.reason === 'DEV_HDR' || g.reason === 'NO_TX_TARGET');
     for (const [k, list] of byIf) {
       const [ns, dev] = [Number(k.split('|')[0]), k.slice(k.indexOf('|') + 1)];

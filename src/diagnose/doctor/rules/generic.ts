@@ -7,6 +7,7 @@ import { addDropFinding, counterEvidence, dropEvidence, floodPhrase, n, splitBy 
 import { TOOL_PURPOSE, type ToolName } from '../../exec/tools.js';
 import type { CounterStat } from '../observe.js';
 import { HOST_WIDE } from '../../counters/parse.js';
+import { groupBy } from '../../util/group.js';
 
 type R = [cause: string, words: string];
 
@@ -134,11 +135,7 @@ export const counterOnly: Rule = {
   id: 'counter-only',
   async run(ctx) {
     const leftover = ctx.counters(undefined, /./).filter((c) => c.info.loss && c.delta > 0 && !isEcho(ctx, c));
-    const by = new Map<string, CounterStat[]>();
-    for (const c of leftover) {
-      const k = `${c.netns}|${c.info.cause ?? 'unknown'}`;
-      by.set(k, [...(by.get(k) ?? []), c]);
-    }
+    const by = groupBy(leftover, (c) => `${c.netns}|${c.info.cause ?? 'unknown'}`);
     for (const [k, cs] of by) {
       const netns = Number(k.split('|')[0]);
       const cause = k.slice(k.indexOf('|') + 1);
@@ -166,8 +163,7 @@ export const counterStorm: Rule = {
   id: 'counter-storm',
   async run(ctx) {
     const storms = ctx.counters(undefined, /./).filter((c) => c.storm && !isEcho(ctx, c));
-    const by = new Map<number, CounterStat[]>();
-    for (const c of storms) by.set(c.netns, [...(by.get(c.netns) ?? []), c]);
+    const by = groupBy(storms, (c) => c.netns);
     for (const [netns, cs] of by) {
       ctx.claimCounters(cs);
       const top = cs.sort((a, b) => b.peakRate - a.peakRate)[0];

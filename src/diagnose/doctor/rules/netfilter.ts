@@ -8,6 +8,7 @@ import { inNs, shq, severityOf, type Evidence, type Finding, type RuleRef } from
 import { addDropFinding, configEvidence, counterEvidence, dropEvidence, floodPhrase, n, rollup } from './common.js';
 import { describeCandidate, type Attribution, type Candidate } from '../../netfilter/attribute.js';
 import { chainKey, ruleKey } from '../../netfilter/model.js';
+import { groupBy } from '../../util/group.js';
 
 const RULE_LOCATION = /^(nft_|ipt_do_table|ip6t_do_table|ebt_do_table|arpt_do_table)/;
 
@@ -118,8 +119,7 @@ export const firewallRule: Rule = {
   id: 'firewall-rule',
   async run(ctx) {
     const all = ctx.drops((g) => g.reason === 'NETFILTER_DROP');
-    const byNs = new Map<number, DropGroup[]>();
-    for (const g of all) byNs.set(g.netns, [...(byNs.get(g.netns) ?? []), g]);
+    const byNs = groupBy(all, (g) => g.netns);
     for (const [netns, groups] of byNs) {
       const nf: NetfilterResult | undefined = ctx.d.netfilter.get(netns);
       const buckets = new Map<string, { a?: Attribution; groups: DropGroup[] }>();
