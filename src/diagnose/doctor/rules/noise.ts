@@ -18,13 +18,24 @@ export function isMulticastOrBroadcast(ip: string | undefined): boolean {
   return b.v >> 120n === 0xffn; // ff00::/8
 }
 
+/** Link-local scope multicast (224.0.0.0/24, ff02::/16): neighbour discovery, MLD, router solicitations, mDNS. */
+export function isLinkLocalMulticast(ip: string | undefined): boolean {
+  const b = ip ? ipToBig(ip) : undefined;
+  if (!b) return false;
+  return b.bits === 32 ? b.v >> 8n === 0xe00000n : b.v >> 112n === 0xff02n;
+}
+
+/** Reasons multicast nobody asked for is dropped with by design. */
+const MCAST_REASONS = new Set(['NOT_SPECIFIED', 'NO_SOCKET', 'UNHANDLED_PROTO', 'IP_NOPROTO', 'IP_INNOROUTES', 'IP_INADDRERRORS', 'OTHERHOST']);
+
 const NOISE_REASONS = new Set(['OTHERHOST', 'UNICAST_IN_L2_MULTICAST', 'IPV6DISABLED', 'IPV6_NDISC_FRAG', 'IPV6_NDISC_HOP_LIMIT', 'IPV6_NDISC_BAD_CODE', 'IPV6_NDISC_BAD_OPTIONS', 'IPV6_NDISC_NS_OTHERHOST']);
 const MULTICAST_LOCATION = /^(ip6_mc_input|ip_mc_|igmp|mld_|ndisc_|ip6_input_finish|icmpv6_rcv|__udp4_lib_mcast|__udp6_lib_mcast)/;
 
 export function isNoise(g: DropGroup): boolean {
   if (NOISE_REASONS.has(g.reason)) return true;
-  const mcast = isMulticastOrBroadcast(g.dst.ip);
-  if (mcast && (g.reason === 'NOT_SPECIFIED' || g.reason === 'NO_SOCKET' || g.reason === 'UNHANDLED_PROTO' || g.reason === 'IP_NOPROTO')) return true;
+  // Link-local multicast (an interface coming up sends ND/MLD before any route exists) whatever the reason but a rule's.
+  if (isLinkLocalMulticast(g.dst.ip) && g.reason !== 'NETFILTER_DROP') return true;
+  if (isMulticastOrBroadcast(g.dst.ip) && MCAST_REASONS.has(g.reason)) return true;
   return g.reason === 'NOT_SPECIFIED' && MULTICAST_LOCATION.test(g.symbol ?? '');
 }
 
