@@ -25,6 +25,8 @@ const DESCRIPTIONS = {
   'droptrace.retransmits': 'TCP retransmits, tail-loss probes and incoming loss per connection (per-event records).',
   'droptrace.flows': 'Exact per-window counts per flow, direction, action, reason and location.',
   'droptrace.stats': 'droptrace self-stats and kernel-counter coverage.',
+  'droptrace.counters': 'Kernel loss counters per network namespace: delta, rate, baseline, storm flag and meaning.',
+  'droptrace.findings': 'Diagnosis findings: cause, severity, impact, evidence, checks, fixes, affected flow and netfilter rule.',
 };
 
 const yml = (v) => stringify(v, { lineWidth: 0, aliasDuplicateObjects: false });

@@ -86,6 +86,8 @@ export const RUN_OPTIONS = [
   { name: 'kernel-stack', type: 'boolean', default: false, group: 'Tracing', describe: 'Capture the kernel stack of streamed drop events' },
   { name: 'stream-rate', type: 'int', default: 0, min: 0, max: 10_000_000, group: 'Tracing', describe: 'Also emit per-event records, at most N/s (in-kernel limit; 0 = none)' },
   { name: 'host-name', type: 'string', check: hostName, group: 'Tracing', describe: 'host.name in records (default: this host name)' },
+  { name: 'diagnose', type: 'boolean', default: true, group: 'Tracing', describe: 'Each window, also emit kernel counter records (droptrace.counters) and findings (droptrace.findings); --no-diagnose to skip' },
+  { name: 'state-dir', type: 'string', path: true, default: '/var/lib/droptrace/state', group: 'Tracing', describe: 'Keep counter baselines here for `droptrace doctor` (0700)' },
   // Windows
   { name: 'interval', type: 'duration', integer: true, default: 10, min: 1, max: 3600, group: 'Windows', describe: 'Seconds per flow window (aligned to wall-clock multiples)' },
   { name: 'max-flows', type: 'int', default: 16384, min: 1, max: 1_000_000, group: 'Windows', describe: 'Distinct flows counted per window and signal in the kernel; the rest go to exact overflow records' },

@@ -68,3 +68,29 @@ export function canonicalIp(text: string): string {
   if (groups.length !== 8 || groups.some((g) => !/^[0-9a-f]{1,4}$/.test(g))) return lower;
   return compressIpv6(groups.map((g) => parseInt(g, 16)));
 }
+
+/** An IPv4 or IPv6 address (text) as one number and its width in bits (32 or 128), for prefix arithmetic; undefined when it is no address. */
+export function ipToBig(ip: string): { v: bigint; bits: number } | undefined {
+  if (/^\d+\.\d+\.\d+\.\d+$/.test(ip)) {
+    const p = ip.split('.').map(Number);
+    if (p.some((x) => x > 255)) return undefined;
+    return { v: BigInt(((p[0] << 24) >>> 0) + (p[1] << 16) + (p[2] << 8) + p[3]), bits: 32 };
+  }
+  if (!ip.includes(':')) return undefined;
+  let s = ip;
+  // ::ffff:1.2.3.4 tail
+  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(s);
+  if (v4) {
+    const b = ipToBig(v4[1]);
+    if (!b) return undefined;
+    s = s.slice(0, -v4[1].length) + ((b.v >> 16n) & 0xffffn).toString(16) + ':' + (b.v & 0xffffn).toString(16);
+  }
+  const halves = s.split('::');
+  if (halves.length > 2) return undefined;
+  const head = halves[0] ? halves[0].split(':') : [];
+  const tail = halves.length === 2 && halves[1] ? halves[1].split(':') : [];
+  const fill = halves.length === 2 ? 8 - head.length - tail.length : 0;
+  const groups = [...head, ...Array(fill).fill('0'), ...tail];
+  if (groups.length !== 8 || groups.some((g) => !/^[0-9a-fA-F]{1,4}$/.test(g))) return undefined;
+  return { v: groups.reduce((acc, g) => (acc << 16n) | BigInt(parseInt(g, 16)), 0n), bits: 128 };
+}

@@ -22,9 +22,11 @@ export type Action =
   | 'events-lost'
   | 'tracer-gap'
   | 'self-stats'
-  | 'kernel-coverage';
+  | 'kernel-coverage'
+  | 'counter-sample'
+  | 'diagnosis';
 
-export type Dataset = 'droptrace.drops' | 'droptrace.retransmits' | 'droptrace.flows' | 'droptrace.stats';
+export type Dataset = 'droptrace.drops' | 'droptrace.retransmits' | 'droptrace.flows' | 'droptrace.stats' | 'droptrace.counters' | 'droptrace.findings';
 export type Direction = 'ingress' | 'egress' | 'unknown';
 export type PathKind = 'local-in' | 'forward' | 'local-out' | 'unknown';
 export type RetransmitType = 'rto' | 'fast' | 'tlp' | 'syn' | 'synack' | 'unknown';
@@ -37,7 +39,7 @@ export interface Endpoint {
 export interface EcsRecord {
   '@timestamp': string;
   event: {
-    kind: 'event' | 'metric';
+    kind: 'event' | 'metric' | 'alert';
     category: string[];
     type?: string[];
     action: Action;

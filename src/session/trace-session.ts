@@ -83,6 +83,8 @@ export interface SessionOptions {
   disabledSignals?: string[];
   /** Attach the kernel stack to each streamed drop record (droptrace.drop.stack). */
   kernelStack?: boolean;
+  /** The first ready file is written only once this settles too (and probes are attached). */
+  readyGate?: Promise<unknown>;
   /** Called after each window's flow records were passed to onRecord. */
   onWindowClosed?: (w: { startIso: string; endIso: string; final: boolean }) => void;
   deps?: SessionDeps;
@@ -280,7 +282,11 @@ export class TraceSession {
           this.windows?.end();
           this.windows?.attached();
           if (this.o.readyFile) {
-            writeReadyFile(this.o.readyFile, { pid: process.pid, bpftracePid: pid, restarts, signals: this.included.map((s) => ({ signal: s.signal, variant: s.variant })) });
+            const file = this.o.readyFile;
+            const content = { pid: process.pid, bpftracePid: pid, restarts, signals: this.included.map((s) => ({ signal: s.signal, variant: s.variant })) };
+            // The first ready file can wait for the caller's own start-up (run's counter baselines).
+            if (!ready && this.o.readyGate) this.o.readyGate.then(() => writeReadyFile(file, content), () => undefined);
+            else writeReadyFile(file, content);
           }
           if (!ready) {
             ready = true;

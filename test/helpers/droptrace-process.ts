@@ -25,10 +25,11 @@ export interface Running {
   cleanup(): void;
 }
 
-export function startDroptrace(args: string[], env: Record<string, string> = {}): Running {
+export function startDroptrace(args: string[], env: Record<string, string> = {}, o: { bpftrace?: boolean } = {}): Running {
   const dir = mkdtempSync(join(tmpdir(), 'droptrace-test-'));
   const readyFile = join(dir, 'ready');
-  const bt = bpftraceUnderTest();
+  // Commands that trace nothing (counters) take no --bpftrace.
+  const bt = o.bpftrace === false ? undefined : bpftraceUnderTest();
   const full = [CLI, ...args, '--ready-file', readyFile, ...(bt ? ['--bpftrace', bt] : [])];
   const child = spawn(process.execPath, full, { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const stdout: string[] = [];

@@ -22,6 +22,8 @@ import { preparePrivateDir } from '../../platform/private-files.js';
 import { RepeatLimiter } from '../../platform/log-limiter.js';
 import { installLastResort } from '../../platform/last-resort.js';
 import { redact } from '../../text/redact.js';
+import { WindowDiagnoser } from '../../diagnose/window/window-diagnoser.js';
+import { resolveNetnsArgs } from '../../diagnose/netns/select.js';
 
 export function builder(y: Argv) {
   // Every option comes from one schema (src/config/schema.ts): flags > env
@@ -84,15 +86,25 @@ export async function handler(argv: Record<string, unknown>): Promise<void> {
     readCounters: readCountersViaNsenter,
     netnsPath: (ino) => nsPaths.get(ino) ?? (nsPaths = handles()).get(ino),
   });
+  // Counters and findings per window (and rule.* on NETFILTER_DROP flow records).
+  const diag = a.diagnose
+    ? new WindowDiagnoser({ hostName: host, stateDir: a['state-dir'], only: resolveNetnsArgs(a['filter-netns'], 'filter-netns'), write: (r) => set.write(r), log })
+    : null;
   const emit = (r: EcsRecord) => {
     reconciler.observe(r);
+    if (diag?.observe(r)) return;
     set.write(r);
   };
+  // Counter baselines and rule snapshots are taken while bpftrace compiles;
+  // the ready file waits for them. Not as non-root: the session refuses that first.
+  const diagStart = diag && (process.getuid?.() ?? 0) === 0 ? diag.start() : undefined;
+  diagStart?.catch(() => undefined);
   let pending: Promise<void> = Promise.resolve();
   const session = new TraceSession({
     bpftrace: bpftraceFrom(a),
     filters: rawFiltersFrom(a),
     readyFile: a['ready-file'],
+    readyGate: diagStart,
     hostName: host,
     stream: a['stream-rate'] > 0 ? { ratePerSec: a['stream-rate'] } : null,
     kernelStack: a['kernel-stack'],
@@ -101,6 +113,7 @@ export async function handler(argv: Record<string, unknown>): Promise<void> {
     onRecord: emit,
     onWindowClosed: (w) => {
       pending = pending.then(async () => {
+        await diag?.closeWindow(w);
         for (const r of await reconciler.closeWindow(w.startIso, w.endIso)) set.write(r);
       });
     },
@@ -143,6 +156,8 @@ export async function handler(argv: Record<string, unknown>): Promise<void> {
       await session.stop();
       session.finishFlows();
       await pending;
+      diag?.flushHeld();
+      diag?.close();
       if (started) selfStats(true);
       await set.flush();
       await set.close();
@@ -154,6 +169,7 @@ export async function handler(argv: Record<string, unknown>): Promise<void> {
   const uninstall = installLastResort({ log: (m) => info(m), shutdown });
   try {
     await session.start();
+    await diag?.start();
     started = true;
     info(`tracing ${session.included.map((s) => `${s.signal} (${s.variant})`).join(', ')}; windows of ${interval} s`);
     if (!session.tracerDiesWithUs) log('warning: util-linux setpriv with --pdeathsig is not available: if droptrace is killed with SIGKILL, bpftrace stays attached until its next output line');

@@ -1,6 +1,8 @@
 // droptrace top: a live full-screen view of the flows, reasons and kernel
 // locations losing the most packets, from 1-second in-kernel flow windows.
-// Keys: f/r/l switch view, s cycles the sort column, q (or Ctrl-C) quits.
+// Keys: f/r/l switch view (flows, reasons, locations), v/o/p the roll-ups of
+// floods (destination services, source addresses, source prefixes, each with
+// its distinct-flow count), s cycles the sort column, q (or Ctrl-C) quits.
 import type { Argv } from 'yargs';
 import { withTracerOptions, rawFiltersFrom, durationMs, bpftraceFrom, untilStopped, type TracerArgs } from '../common-options.js';
 import { TraceSession } from '../../session/trace-session.js';
@@ -15,16 +17,18 @@ export function builder(y: Argv) {
     .option('max-flows', { type: 'number', default: 16384, describe: 'Distinct flows counted per window in the kernel; the rest are summed as overflow' })
     .option('refresh', { type: 'number', default: 1, describe: 'Seconds per refresh (and per in-kernel window)' })
     .option('color', { type: 'boolean', describe: 'Force colours on/off (default: on for a TTY unless NO_COLOR is set)' })
+    .option('view', { type: 'string', choices: ['flows', 'reasons', 'locations', 'services', 'sources', 'prefixes'], default: 'flows', describe: 'View to start in' })
     .example('$0 --filter-port 443', 'who loses packets on port 443');
 }
 
 interface TopArgs extends TracerArgs {
+  view: View;
   'max-flows': number;
   refresh: number;
   color?: boolean;
 }
 
-const KEY_VIEWS: Record<string, View> = { f: 'flows', r: 'reasons', l: 'locations' };
+const KEY_VIEWS: Record<string, View> = { f: 'flows', r: 'reasons', l: 'locations', v: 'services', o: 'sources', p: 'prefixes' };
 
 export async function handler(argv: Record<string, unknown>): Promise<void> {
   const a = argv as unknown as TopArgs;
@@ -34,7 +38,7 @@ export async function handler(argv: Record<string, unknown>): Promise<void> {
   const out = process.stdout;
   const color = a.color ?? (out.isTTY === true && !process.env.NO_COLOR);
   const state = new TopState();
-  let view: View = 'flows';
+  let view: View = a.view;
   let sort: SortKey = 'total';
   const warnings: string[] = [];
   const session = new TraceSession({

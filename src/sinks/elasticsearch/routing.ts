@@ -15,6 +15,8 @@ export const DATASET_TYPES: Readonly<Record<string, DataStream['type']>> = {
   'droptrace.retransmits': 'logs',
   'droptrace.flows': 'metrics',
   'droptrace.stats': 'metrics',
+  'droptrace.counters': 'metrics',
+  'droptrace.findings': 'logs',
 };
 
 export function dataStreamOf(dataset: string, namespace: string): DataStream {

@@ -6,7 +6,7 @@
 // and the data streams of one namespace. Pure builders here; the calls to
 // the cluster are in setup-elasticsearch.ts.
 
-export const TEMPLATE_VERSION = 1;
+export const TEMPLATE_VERSION = 2;
 export const TEMPLATE_PRIORITY = 200;
 export const COMPONENT_SETTINGS = 'droptrace@settings';
 export const COMPONENT_MAPPINGS = 'droptrace@mappings';
@@ -69,6 +69,22 @@ function droptraceProperties(): Record<string, Field> {
     },
     // coverage.<signal>.{counter,kernel,traced,ratio}: signals vary by kernel.
     coverage: { type: 'object', dynamic: true },
+    // droptrace.counters and droptrace.findings (src/diagnose). Evidence values
+    // are numbers or text: one keyword field takes both.
+    counter: {
+      properties: {
+        name: kw, source: kw, netns: long, interface: kw, qdisc: kw, value: long, delta: long, rate: double, baseline: double,
+        storm: bool, floor: double, score: double, meaning: kw, cause: kw,
+      },
+    },
+    finding: {
+      properties: {
+        cause: kw, severity: kw, impact: double, lost: long, summary: kw, explanation: { type: 'text' }, confidence: kw,
+        flows: long, sources: long, source_ports: long, window_s: double, reasons: kw, noise: bool, check: kw,
+        evidence: { properties: { kind: kw, name: kw, value: kw, delta: double, rate: double, detail: kw } },
+        fix: { properties: { change: kw, caveat: kw } },
+      },
+    },
   };
 }
 
@@ -93,9 +109,11 @@ export function mappings(o: Pick<TemplateOptions, 'constantKeyword'>): Record<st
       ecs: { properties: { version: kw } },
       event: {
         properties: {
-          kind: kw, category: kw, type: kw, action: kw, dataset: kw, reason: kw, outcome: kw, start: date, end: date,
+          kind: kw, category: kw, type: kw, action: kw, dataset: kw, reason: kw, outcome: kw, start: date, end: date, severity: long,
         },
       },
+      message: { type: 'text' },
+      rule: { properties: { ruleset: kw, category: kw, id: kw, name: kw, description: kw } },
       network: { properties: { type: kw, transport: kw, iana_number: kw, direction: kw } },
       source: { properties: { ip, port: long } },
       destination: { properties: { ip, port: long } },
@@ -156,6 +174,8 @@ export function dataStreamNames(namespace: string): string[] {
     `logs-droptrace.retransmits-${namespace}`,
     `metrics-droptrace.flows-${namespace}`,
     `metrics-droptrace.stats-${namespace}`,
+    `metrics-droptrace.counters-${namespace}`,
+    `logs-droptrace.findings-${namespace}`,
   ];
 }
 

@@ -1,6 +1,7 @@
 // Route records to one rotating NDJSON stream per kind: events (drops,
 // retransmits, incoming loss), flows (window aggregates), stats (self-stats,
-// coverage). Picked by `event.dataset`; unknown datasets go to `events`.
+// coverage), counters and findings (diagnosis). Picked by `event.dataset`;
+// unknown datasets go to `events`.
 import type { EcsRecord, Sink } from '../../record/ecs.js';
 import { RotatingFileSink, type RotatingFileOptions } from './rotating-file-sink.js';
 
@@ -9,6 +10,8 @@ export const DEFAULT_STREAMS: Readonly<Record<string, string>> = {
   'droptrace.retransmits': 'events',
   'droptrace.flows': 'flows',
   'droptrace.stats': 'stats',
+  'droptrace.counters': 'counters',
+  'droptrace.findings': 'findings',
 };
 const FALLBACK_STREAM = 'events';
 

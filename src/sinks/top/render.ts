@@ -1,6 +1,6 @@
 // Render TopState as a full screen of text (pure: state in, lines out).
 import { escapeForTerminal } from '../../text/escape.js';
-import type { TopState, View, SortKey } from './top-state.js';
+import { ROLLUP_VIEWS, type TopState, type View, type SortKey } from './top-state.js';
 
 export interface Screen {
   rows: number;
@@ -8,7 +8,10 @@ export interface Screen {
   color: boolean;
 }
 
-const VIEW_TITLE: Record<View, string> = { flows: 'FLOW (lost packets: source → destination)', reasons: 'REASON / TYPE', locations: 'KERNEL LOCATION' };
+const VIEW_TITLE: Record<View, string> = {
+  flows: 'FLOW (lost packets: source → destination)', reasons: 'REASON / TYPE', locations: 'KERNEL LOCATION',
+  services: 'SERVICE (destination, per reason)', sources: 'SOURCE ADDRESS', prefixes: 'SOURCE PREFIX',
+};
 
 function fit(s: string, w: number): string {
   const chars = [...s];
@@ -23,8 +26,9 @@ export function renderTop(st: TopState, view: View, sort: SortKey, scr: Screen, 
   const lines: string[] = [];
   lines.push(b(fit(`droptrace top — ${status}`, scr.cols)));
   lines.push(fit(`windows ${st.windows}  last ${st.lastWindowEnd.slice(11, 19) || '-'}  lost events ${st.lost}  kernel-skipped ${st.kernelMissed}  unattributed ${st.unattributed}  suppressed ${st.suppressed}  overflow ${st.overflow}`, scr.cols));
-  lines.push(fit(`view: [f]lows [r]easons [l]ocations   sort: [s] ${sort}   [q]uit`, scr.cols));
-  const numCols = ['DROPS', 'RETX', 'IN-LOSS', 'TOTAL', 'LAST'];
+  lines.push(fit(`view: [f]lows [r]easons [l]ocations ser[v]ices s[o]urces [p]refixes   sort: [s] ${sort}   [q]uit`, scr.cols));
+  const rollup = ROLLUP_VIEWS.has(view);
+  const numCols = rollup ? ['DROPS', 'RETX', 'IN-LOSS', 'TOTAL', 'LAST', 'FLOWS'] : ['DROPS', 'RETX', 'IN-LOSS', 'TOTAL', 'LAST'];
   const fixed = 1 + 8 + numCols.length * 9 + 1 + 21;
   const labelW = Math.max(20, scr.cols - fixed);
   const header = `${fit(VIEW_TITLE[view], labelW)} ${fit('DIR', 8)}${numCols.map((c) => (sort === c.toLowerCase() || (c === 'RETX' && sort === 'retransmits') || (c === 'IN-LOSS' && sort === 'incoming') ? `*${c}` : c).padStart(9)).join('')} ${fit('TOP REASON', 21)}`;
@@ -32,7 +36,8 @@ export function renderTop(st: TopState, view: View, sort: SortKey, scr: Screen, 
   const room = Math.max(0, scr.rows - lines.length - 1);
   const rows = st.top(view, sort, room);
   for (const r of rows) {
-    const line = `${fit(escapeForTerminal(r.label), labelW)} ${fit(r.direction, 8)}${num(r.drops, 9)}${num(r.retransmits, 9)}${num(r.incoming, 9)}${num(r.total, 9)}${num(r.last, 9)} ${fit(escapeForTerminal(r.topReason), 21)}`;
+    const flows = rollup ? (r.flows ? `${r.flows.estimated ? '~' : ''}${r.flows.size}`.padStart(9) : '-'.padStart(9)) : '';
+    const line = `${fit(escapeForTerminal(r.label), labelW)} ${fit(r.direction, 8)}${num(r.drops, 9)}${num(r.retransmits, 9)}${num(r.incoming, 9)}${num(r.total, 9)}${num(r.last, 9)}${flows} ${fit(escapeForTerminal(r.topReason), 21)}`;
     lines.push(fit(line, scr.cols));
   }
   // Only when there is nothing to show: on a screen too short for any row the

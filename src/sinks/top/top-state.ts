@@ -3,6 +3,8 @@
 // direction), per reason and per location, plus the last window's rate.
 // Bounded: beyond maxRows entries per table the smallest are evicted.
 import type { EcsRecord } from '../../record/ecs.js';
+import { DistinctCounter } from './distinct.js';
+import { ipToBig } from '../../decode/address.js';
 
 export type Category = 'drops' | 'retransmits' | 'incoming';
 
@@ -22,9 +24,13 @@ export interface Row extends Counts {
   /** Most frequent reason/type seen for this row. */
   topReason: string;
   reasons: Map<string, number>;
+  /** Distinct flows behind a roll-up row (services, sources, prefixes). */
+  flows?: DistinctCounter;
 }
 
-export type View = 'flows' | 'reasons' | 'locations';
+export type View = 'flows' | 'reasons' | 'locations' | 'services' | 'sources' | 'prefixes';
+/** Views that roll many flows up into one row (floods from many ports/addresses). */
+export const ROLLUP_VIEWS: ReadonlySet<View> = new Set(['services', 'sources', 'prefixes']);
 export type SortKey = 'total' | 'last' | 'drops' | 'retransmits' | 'incoming';
 export const SORT_KEYS: SortKey[] = ['total', 'last', 'drops', 'retransmits', 'incoming'];
 
@@ -41,8 +47,18 @@ function endpoint(ip: unknown, port: unknown): string {
   return typeof port === 'number' ? `${host}:${port}` : host;
 }
 
+/** The /24 (IPv4) or /64 (IPv6) a source address is in. */
+export function prefixOf(ip: unknown): string {
+  if (typeof ip !== 'string') return '(unknown source)';
+  const b = ipToBig(ip);
+  if (!b) return ip;
+  if (b.bits === 32) return `${ip.split('.').slice(0, 3).join('.')}.0/24`;
+  const g = (b.v >> 64n).toString(16).padStart(16, '0').match(/.{4}/g)!.map((x) => x.replace(/^0+(?=.)/, ''));
+  return `${g.join(':')}::/64`;
+}
+
 export class TopState {
-  readonly tables: Record<View, Map<string, Row>> = { flows: new Map(), reasons: new Map(), locations: new Map() };
+  readonly tables: Record<View, Map<string, Row>> = { flows: new Map(), reasons: new Map(), locations: new Map(), services: new Map(), sources: new Map(), prefixes: new Map() };
   windows = 0;
   lastWindowEnd = '';
   lost = 0;
@@ -77,6 +93,15 @@ export class TopState {
     const flowLabel = dt.overflow ? `(other flows: ${r.event.action})` : `${proto} ${endpoint(r.source?.ip, r.source?.port)} → ${endpoint(r.destination?.ip, r.destination?.port)}`;
     this.bump('flows', `${flowLabel}|${dir}`, flowLabel, dir, cat, reason, count);
     this.bump('reasons', `${r.event.action}|${reason}`, reason, dir, cat, r.event.action, count);
+    // Roll-ups: a destination service (proto, address, port) per reason, and
+    // the sources, each with the number of distinct flows behind it.
+    const flowKey = `${proto}|${endpoint(r.source?.ip, r.source?.port)}|${endpoint(r.destination?.ip, r.destination?.port)}|${dir}`;
+    const svc = dt.overflow && r.destination?.ip === undefined ? `(other flows: ${r.event.action})` : `${proto} * → ${endpoint(r.destination?.ip, r.destination?.port)}`;
+    this.bump('services', `${svc}|${dir}|${reason}`, svc, dir, cat, reason, count, flowKey);
+    const src = typeof r.source?.ip === 'string' ? r.source.ip : '(unknown source)';
+    this.bump('sources', `${src}|${dir}`, `${src} → *`, dir, cat, reason, count, flowKey);
+    const pfx = prefixOf(r.source?.ip);
+    this.bump('prefixes', `${pfx}|${dir}`, `${pfx} → *`, dir, cat, reason, count, flowKey);
     const loc = dt.drop?.location;
     if (loc) {
       const label = loc.symbol ? `${loc.symbol}+0x${Number(loc.offset ?? 0).toString(16)}${loc.module ? ` [${loc.module}]` : ''}` : String(loc.address ?? '?');
@@ -84,14 +109,15 @@ export class TopState {
     }
   }
 
-  private bump(view: View, key: string, label: string, direction: string, cat: Category, reason: string, n: number): void {
+  private bump(view: View, key: string, label: string, direction: string, cat: Category, reason: string, n: number, flowKey?: string): void {
     const t = this.tables[view];
     let row = t.get(key);
     if (!row) {
       if (t.size >= this.maxRows) this.evictSmallest(t);
-      row = { key, label, direction, drops: 0, retransmits: 0, incoming: 0, total: 0, last: 0, topReason: reason, reasons: new Map() };
+      row = { key, label, direction, drops: 0, retransmits: 0, incoming: 0, total: 0, last: 0, topReason: reason, reasons: new Map(), ...(flowKey !== undefined ? { flows: new DistinctCounter() } : {}) };
       t.set(key, row);
     }
+    if (flowKey !== undefined) row.flows?.add(flowKey);
     row[cat] += n;
     row.total += n;
     row.last += n;

@@ -31,6 +31,8 @@ const TYPE_OF: Record<string, 'logs' | 'metrics'> = {
   'droptrace.retransmits': 'logs',
   'droptrace.flows': 'metrics',
   'droptrace.stats': 'metrics',
+  'droptrace.counters': 'metrics',
+  'droptrace.findings': 'logs',
 };
 
 /** Credentials, if the node needs any, come from the environment like droptrace's own. */
@@ -116,7 +118,7 @@ describe('end to end: kernel drops and retransmits → droptrace run → files a
     const setup = await runDroptrace(['setup', 'elasticsearch', '--es-url', url, ...userArgs, '--namespace', ns, '--json'], { env });
     expect(setup.code, setup.stderr).toBe(0);
     const created = JSON.parse(setup.stdout.trim().split('\n').pop()!);
-    expect(created.dataStreams.map((d: { state: string }) => d.state)).toEqual(['created', 'created', 'created', 'created']);
+    expect(created.dataStreams.map((d: { state: string }) => d.state)).toEqual(['created', 'created', 'created', 'created', 'created', 'created']);
 
     // 2. The sidecar: 1 s windows, per-event records at most 100/s, files and Elasticsearch.
     const dt = startDroptrace([

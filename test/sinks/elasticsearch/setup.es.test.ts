@@ -40,10 +40,10 @@ describe('setup elasticsearch (real node)', () => {
   it('installs templates, lifecycle and data streams; a second run changes nothing', async () => {
     const conn = { url };
     const first = await setupElasticsearch(es, conn, { namespace: ns, retention: '30d' });
-    expect(first.dataStreams.map((d) => d.state)).toEqual(['created', 'created', 'created', 'created']);
+    expect(first.dataStreams.map((d) => d.state)).toEqual(['created', 'created', 'created', 'created', 'created', 'created']);
     const a = await snapshot();
     const second = await setupElasticsearch(es, conn, { namespace: ns, retention: '30d' });
-    expect(second.dataStreams.map((d) => d.state)).toEqual(['existing', 'existing', 'existing', 'existing']);
+    expect(second.dataStreams.map((d) => d.state)).toEqual(['existing', 'existing', 'existing', 'existing', 'existing', 'existing']);
     const b = await snapshot();
     expect(b).toEqual(a);
 
@@ -68,7 +68,7 @@ describe('setup elasticsearch (real node)', () => {
     for (let i = 0; i < 2; i++) {
       const r = await run(process.execPath, [BIN, 'setup', 'elasticsearch', '--es-url', url, '--namespace', ns, '--json']);
       const out = JSON.parse(r.stdout.trim());
-      expect(out.dataStreams.map((d: { state: string }) => d.state)).toEqual(['existing', 'existing', 'existing', 'existing']);
+      expect(out.dataStreams.map((d: { state: string }) => d.state)).toEqual(['existing', 'existing', 'existing', 'existing', 'existing', 'existing']);
     }
     const bad = await run(process.execPath, [BIN, 'setup', 'elasticsearch', '--es-url', 'http://u:p@127.0.0.1:1']).catch((e) => e);
     expect(bad.code).toBe(2);
