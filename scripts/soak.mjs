@@ -203,7 +203,7 @@ async function main() {
   const stderr = openSync(join(work, 'stderr.log'), 'w');
   droptrace = spawn(process.execPath, [
     join(REPO, 'bin/droptrace.js'), 'run', ...(BPFTRACE ? ['--bpftrace', BPFTRACE] : []),
-    '--filter-host', `${NET}.0/24`, '--interval', String(INTERVAL), '--stream-rate', '20', '--stats-interval', '30',
+    '--filter-host', `${NET}.0/24`, '--interval', String(INTERVAL), '--events', '--rate-limit', '20', '--stats-interval', '30',
     '--json', '--output-dir', out, '--file-max-bytes', '1MiB', '--file-keep', '100000',
     '--es-url', url, '--es-namespace', NS, '--es-spool-dir', spool, '--ready-file', ready,
   ], { cwd: REPO, detached: true, stdio: ['ignore', stdout, stderr], env: PATH_ENV });

@@ -1,12 +1,14 @@
 // The config file: YAML or JSON (by extension .json/.yaml/.yml, else by
-// content), a mapping of run options in kebab-case as on the CLI:
+// content), a mapping of options in kebab-case as on the CLI (one file for
+// every command: each takes its own options, and keys of other commands are
+// no error):
 //
 //   interval: 10
 //   output-dir: /var/log/droptrace
 //   filter-port: [80, 443]
 //
-// Options may also be nested under a group; the group's prefix is implied,
-// and any option of that group may be written in full:
+// Options may also be nested under their group's key (OptionGroup.nest); the
+// group's prefix is implied, and any option of that group may be written in full:
 //   elasticsearch: (or es:)   { url, namespace, api-key-file, … }   → es-url, es-namespace, …
 //   files: (or file:)          { max-bytes, max-age, keep, gzip, output-dir } → file-max-bytes, …
 //   filters: (or filter:)      { host, port, proto, iface, netns, reason, exclude-reason } → filter-host, …
@@ -15,7 +17,7 @@
 // Limits (size, kind of file, nesting) and what an error may quote: file-limits.ts.
 import { parse as parseYaml } from 'yaml';
 import { jsonErrorText, readConfigFile, shapeProblem, yamlErrorText } from './file-limits.js';
-import { REFUSED_SECRET_KEYS, RUN_OPTIONS, SPEC_BY_NAME, type OptionGroup } from './schema.js';
+import { REFUSED_SECRET_KEYS, type OptionGroup, type OptionSpec } from './schema.js';
 import { didYouMean, closest } from './suggest.js';
 
 interface NestedGroup {
@@ -23,15 +25,12 @@ interface NestedGroup {
   group: OptionGroup;
 }
 
-export const NESTED_GROUPS: Readonly<Record<string, NestedGroup>> = {
-  elasticsearch: { prefix: 'es-', group: 'Elasticsearch' },
-  es: { prefix: 'es-', group: 'Elasticsearch' },
-  files: { prefix: 'file-', group: 'Files' },
-  file: { prefix: 'file-', group: 'Files' },
-  filters: { prefix: 'filter-', group: 'Filters' },
-  filter: { prefix: 'filter-', group: 'Filters' },
-  pcap: { prefix: 'pcap-', group: 'Pcap' },
-};
+/** The nesting keys of the groups these options belong to. */
+export function nestedGroups(specs: readonly OptionSpec[]): Map<string, NestedGroup> {
+  const out = new Map<string, NestedGroup>();
+  for (const s of specs) for (const k of s.group.nest?.keys ?? []) out.set(k, { prefix: s.group.nest!.prefix, group: s.group });
+  return out;
+}
 
 export interface FileValue {
   raw: unknown;
@@ -73,14 +72,24 @@ export function parseConfigText(path: string, text: string): unknown {
 
 const isMapping = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** Flatten the document to option name → value, collecting every key error. */
-export function flattenConfig(doc: unknown): ParsedConfigFile {
+/**
+ * Flatten the document to option name → value, collecting every key error.
+ * `specs` are every option any command takes (a key of another command is
+ * no error); aliases count as their option's name.
+ */
+export function flattenConfig(doc: unknown, specs: readonly OptionSpec[]): ParsedConfigFile {
   const values = new Map<string, FileValue>();
   const errors: string[] = [];
   // An empty file is an empty config.
   if (doc === null || doc === undefined) return { values, errors };
   if (!isMapping(doc)) return { values, errors: ['must be a mapping of option names to values'] };
-  const topNames = [...SPEC_BY_NAME.keys(), ...Object.keys(NESTED_GROUPS)];
+  const byName = new Map<string, OptionSpec>();
+  for (const sp of specs) {
+    byName.set(sp.name, sp);
+    for (const a of sp.aliases ?? []) byName.set(a, sp);
+  }
+  const groups = nestedGroups(specs);
+  const topNames = [...byName.keys(), ...groups.keys()];
 
   const put = (name: string, raw: unknown, key: string) => {
     const prev = values.get(name);
@@ -98,11 +107,11 @@ export function flattenConfig(doc: unknown): ParsedConfigFile {
       errors.push(`"${key}" is not accepted: secrets are never read from the config file; ${REFUSED_SECRET_KEYS[key]}`);
       continue;
     }
-    if (SPEC_BY_NAME.has(key)) {
+    if (byName.has(key)) {
       put(key, raw, key);
       continue;
     }
-    const nested = NESTED_GROUPS[key];
+    const nested = groups.get(key);
     if (!nested) {
       const hint = didYouMean(key, topNames);
       if (hint) errors.push(`unknown key ${shownKey(key)}${hint}`);
@@ -110,10 +119,10 @@ export function flattenConfig(doc: unknown): ParsedConfigFile {
       continue;
     }
     if (!isMapping(raw)) {
-      errors.push(`"${key}" must be a mapping of ${nested.group} options`);
+      errors.push(`"${key}" must be a mapping of ${nested.group.title} options`);
       continue;
     }
-    const members = RUN_OPTIONS.filter((o) => o.group === nested.group).map((o) => o.name as string);
+    const members = [...byName.keys()].filter((n) => byName.get(n)!.group.title === nested.group.title);
     const shortNames = members.map((n) => (n.startsWith(nested.prefix) ? n.slice(nested.prefix.length) : n));
     for (const [sub, value] of Object.entries(raw)) {
       const full = `${key}.${sub}`;
@@ -128,7 +137,7 @@ export function flattenConfig(doc: unknown): ParsedConfigFile {
       }
     }
   }
-  const known = Object.keys(doc).some((k) => SPEC_BY_NAME.has(k) || NESTED_GROUPS[k] || REFUSED_SECRET_KEYS[k] || k === 'config');
+  const known = Object.keys(doc).some((k) => byName.has(k) || groups.has(k) || REFUSED_SECRET_KEYS[k] || k === 'config');
   if (known) errors.push(...unknownUnnamed.map((k) => `unknown key ${shownKey(k)}`));
   else if (unknownUnnamed.length) {
     const which = unknownUnnamed.length === 1 ? 'its only top-level key is not a' : `none of its ${unknownUnnamed.length} top-level keys is a`;

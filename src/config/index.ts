@@ -1,14 +1,14 @@
-// Configuration of `droptrace run`: one schema (schema.ts) → flags, env, file.
+// The option system (one for every command): option rows (schema.ts) → flags,
+// env and file; the shared rows (options.ts); loading with precedence
+// (load.ts); the yargs side (yargs-options.ts). A command composes its rows
+// in src/cli/options.ts.
 //
-//   builder: (y) => addRunOptions(y)                       // every option + --config, no yargs defaults
-//   handler: const cfg = loadConfig({ argv })              // RunConfig; throws UsageError naming key and source
-//            cfg.interval (s), cfg['file-max-bytes'] (bytes), cfg['file-max-age'] (s), cfg['filter-port'] (string[] | undefined), …
-//   loadConfigWithSources({ argv }) → { config, sources: { interval: 'flag'|'env'|'file'|'default'|'unset', … }, configPath }
+//   builder: (y) => addOptions(y, TAIL_OPTIONS)                  // every option + --config, no yargs defaults
+//   handler: const { config, warnings } = loadOptions(TAIL_OPTIONS, { argv })
+//            config['rate-limit'] (number), config['filter-port'] (string[] | undefined), …
 //
 // Precedence: flags > env (DROPTRACE_<UPPER_SNAKE>, string lists comma-separated) > config file
-// (--config or DROPTRACE_CONFIG; YAML or JSON, see config-file.ts for nesting) > schema defaults.
-// RunConfig is keyed like argv, so rawFiltersFrom(cfg), durationMs(cfg) and bpftraceFrom(cfg) accept it.
-export { RUN_OPTIONS, envName, CONFIG_ENV, type RunConfig, type OptionSpec, type OptionName, type OptionType } from './schema.js';
-export { loadConfig, loadConfigWithSources, optionSpec, type LoadConfigInput, type LoadedConfig, type ValueSource } from './load.js';
-export { addRunOptions } from './yargs-options.js';
-export { NESTED_GROUPS } from './config-file.js';
+// (--config or DROPTRACE_CONFIG; YAML or JSON, see config-file.ts for nesting) > defaults.
+export { envName, CONFIG_ENV, ENV_PREFIX, REFUSED_SECRET_KEYS, type ConfigOf, type OptionSpec, type OptionType, type OptionGroup } from './schema.js';
+export { loadOptions, type LoadConfigInput, type LoadedConfig, type ValueSource } from './load.js';
+export { addOptions } from './yargs-options.js';

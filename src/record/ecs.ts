@@ -71,15 +71,3 @@ export interface EcsRecord {
     id?: string;
   };
 }
-
-/** A sink receives finished records. `write` must not throw for a single bad record. */
-export interface Sink {
-  readonly name: string;
-  write(record: EcsRecord): void;
-  /** Push everything buffered so far. */
-  flush(): Promise<void>;
-  /** Flush and release resources; no writes after this. */
-  close(): Promise<void>;
-  /** Counters for self-stats, e.g. { written: 10, errors: 0 }. */
-  stats(): Record<string, number>;
-}

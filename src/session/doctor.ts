@@ -5,6 +5,16 @@
 //   first counter sample, ready file → window → at its end bpftrace stops
 //   (last window flushed) while the last counter sample and rule snapshots
 //   are taken → diagnose (configuration read on demand) → findings.
+import type { Writable } from 'node:stream';
+import { hostname } from 'node:os';
+import { DroptraceError } from '../errors.js';
+import { findingRecord, severityRank, type Severity } from '../diagnose/doctor/finding.js';
+import { renderFindings } from '../diagnose/doctor/render.js';
+import { resolveNetnsArgs } from '../diagnose/netns/select.js';
+import { loadBaselines } from '../diagnose/counters/baselines.js';
+import { StdoutWriter } from '../platform/stdout-writer.js';
+import { escapeForTerminal } from '../text/escape.js';
+import { rawFiltersFrom, useColor, type TracerOptions } from './options.js';
 import { TraceSession } from './trace-session.js';
 import type { RawFilters } from '../filters/filters.js';
 import { writeReadyFile } from './ready-file.js';
@@ -132,5 +142,57 @@ export async function runDoctor(o: DoctorOptions): Promise<DoctorResult> {
   } finally {
     watch.close();
     await session.stop().catch(() => undefined);
+  }
+}
+
+export interface DoctorCommandOptions extends TracerOptions {
+  duration: number;
+  json: boolean;
+  'fail-on'?: string;
+  'state-dir': string;
+  'max-namespaces': number;
+  'host-name'?: string;
+  color?: boolean;
+}
+
+export class FindingsAtOrAbove extends DroptraceError {
+  constructor(n: number, sev: string) {
+    super(`${n} finding(s) at or above ${sev}`, { exitCode: 6 });
+  }
+}
+
+/** Observe for --duration, then print the findings (text or records); throws FindingsAtOrAbove for --fail-on. */
+export async function doctorReport(a: DoctorCommandOptions, deps: { stdout?: Writable & { isTTY?: boolean }; stderr?: Writable } = {}): Promise<void> {
+  const stdout = deps.stdout ?? process.stdout;
+  const stderr = deps.stderr ?? process.stderr;
+  // --filter-netns takes names too here: resolve them to inodes for both the
+  // tracer and the counters. The tracer's predicate takes at most 64; beyond
+  // that the observation keeps only these namespaces' records instead.
+  const only = resolveNetnsArgs(a['filter-netns'], 'filter-netns');
+  const filters = { ...rawFiltersFrom(a), netns: only.size && only.size <= 64 ? [...only].map(String) : undefined };
+  const host = a['host-name'] ?? hostname();
+  const log = (m: string) => stderr.write(`droptrace: ${escapeForTerminal(m)}\n`);
+  const stored = loadBaselines(a['state-dir']);
+  const res = await runDoctor({
+    durationMs: a.duration * 1000, bpftrace: a.bpftrace, filters, only, readyFile: a['ready-file'], hostName: host,
+    baselines: stored?.entries, maxNamespaces: a['max-namespaces'],
+    onWarning: (m) => log(`warning: ${m}`),
+    onReady: () => { if (!a.json) log(`observing for ${a.duration} s …`); },
+  });
+  const meta = { host, startMs: res.obs.startMs, endMs: res.obs.endMs, windowS: res.obs.seconds };
+  if (a.json) {
+    const w = new StdoutWriter(stdout);
+    for (const f of res.findings) w.write(JSON.stringify(findingRecord(f, meta)));
+    await w.close();
+  } else {
+    const color = useColor(a.color, stdout);
+    const header = `droptrace doctor — ${res.obs.seconds.toFixed(1)} s, ${res.namespaces} namespaces, ${res.findings.filter((f) => !f.noise && f.severity !== 'info').length} findings${stored ? ' (counter baselines from run)' : ''}; traced: ${res.signals.join(', ')}`;
+    stdout.write(renderFindings(res.findings, header, { color }));
+  }
+  log(`report ready ${res.reportMs} ms after the window`);
+  const fail = a['fail-on'] as Severity | undefined;
+  if (fail) {
+    const hits = res.findings.filter((f) => severityRank(f.severity) >= severityRank(fail));
+    if (hits.length) throw new FindingsAtOrAbove(hits.length, fail);
   }
 }

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { helpWidth, rewrapHelp } from '../../src/cli/help-wrap.js';
 import { runDroptrace } from '../helpers/droptrace-process.js';
-import { RUN_OPTIONS } from '../../src/config/index.js';
+import { RUN_ALL_OPTIONS } from '../../src/cli/options.js';
 
 const words = (t: string) => t.split(/\s+/).filter(Boolean);
 
@@ -37,7 +37,7 @@ describe('help output of the CLI', () => {
     const r = await runDroptrace(['run', '--help'], { env: { COLUMNS: '47' } });
     const text = words(r.stdout).join(' ');
     // run shows every option but the pcap-only ones (config/yargs-options.ts).
-    for (const o of RUN_OPTIONS.filter((x) => (x.group as string) !== 'Pcap')) expect(text, o.name).toContain(words(o.describe).join(' '));
+    for (const o of RUN_ALL_OPTIONS) expect(text, o.name).toContain(words(o.describe).join(' '));
     for (const w of ['Env:', 'overflow', 'DROPTRACE_COLLECTOR_MAX_FLOWS']) expect(words(r.stdout)).toContain(w);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { loadConfig } from '../../src/config/index.js';
+import { loadConfig } from '../../src/cli/options.js';
 
 const load = (path: string, text: string, argv: Record<string, unknown> = {}) =>
   loadConfig({ argv: { ...argv, config: path }, env: {}, readFile: (p) => (p === path ? text : '') });

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from '../../src/config/index.js';
+import { loadConfig } from '../../src/cli/options.js';
 import { MAX_CONFIG_BYTES } from '../../src/config/file-limits.js';
 import { UsageError } from '../../src/errors.js';
 

@@ -1,5 +1,6 @@
 import { describe, it, expect } from 'vitest';
-import { loadConfig, loadConfigWithSources, RUN_OPTIONS, envName } from '../../src/config/index.js';
+import { loadConfig, loadConfigWithSources, RUN_OPTIONS } from '../../src/cli/options.js';
+import { envName } from '../../src/config/index.js';
 import { UsageError } from '../../src/errors.js';
 
 const files = (map: Record<string, string>) => (p: string) => {

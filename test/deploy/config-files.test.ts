@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { loadConfigWithSources } from '../../src/config/load.js';
+import { loadConfigWithSources } from '../../src/cli/options.js';
 import { REPO } from '../helpers/droptrace-process.js';
 
 const load = (text: string) => loadConfigWithSources({ argv: { config: '/etc/droptrace/droptrace.yaml' }, env: {}, readFile: () => text });

@@ -1,10 +1,11 @@
-// Elasticsearch sink options: flags → a validated options object.
-// Secrets come from files or environment variables only, never from argv
-// (argv is world-readable in /proc/<pid>/cmdline).
+// Elasticsearch options: their rows (flags, env, config file: the option
+// system of src/config) and the validated connection and sink options built
+// from them. Secrets come from files or environment variables only, never
+// from argv (argv is world-readable in /proc/<pid>/cmdline).
 import { readFileSync } from 'node:fs';
-import type { Argv } from 'yargs';
 import { UsageError } from '../../errors.js';
 import { redact, registerBasicAuth, registerSecret } from '../../text/redact.js';
+import type { OptionGroup, OptionSpec } from '../../config/index.js';
 
 export type EsAuth = { apiKey: string } | { username: string; password: string };
 
@@ -22,32 +23,66 @@ export interface EsConnection {
 }
 
 export const DEFAULT_NAMESPACE = 'default';
-
 export const ENV_API_KEY = 'DROPTRACE_ES_API_KEY';
 export const ENV_PASSWORD = 'DROPTRACE_ES_PASSWORD';
 
-/** yargs flags shared by `run` and `setup elasticsearch`. */
-export function withEsConnectionOptions<T>(y: Argv<T>) {
-  return y
-    .option('es-url', { type: 'string', describe: 'Elasticsearch URL, e.g. https://es.example:9200' })
-    .option('es-api-key-file', { type: 'string', describe: `File holding an API key (the base64 "id:key" form). Env: ${ENV_API_KEY}` })
-    .option('es-username', { type: 'string', describe: 'User for basic auth (password from --es-password-file or env)' })
-    .option('es-password-file', { type: 'string', describe: `File holding the basic-auth password. Env: ${ENV_PASSWORD}` })
-    .option('es-ca-file', { type: 'string', describe: 'PEM CA certificate to verify the server with' })
-    .option('es-fingerprint', { type: 'string', describe: "Pin the server CA certificate's SHA-256 fingerprint (hex)" })
-    .option('es-namespace', { type: 'string', default: DEFAULT_NAMESPACE, describe: 'Data stream namespace: logs-droptrace.drops-<namespace>, …' });
+const MiB = 1024 * 1024;
+
+// The rules, as reasons (an option row's check) and as usage errors naming the flag.
+function urlProblem(v: string): string | null {
+  let u: URL;
+  try {
+    u = new URL(v);
+  } catch {
+    return 'must be a URL such as https://es.example:9200';
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return `must be http:// or https://, not ${u.protocol}//`;
+  if (u.username || u.password) return 'must not carry credentials (use es-username with es-password-file, or es-api-key-file)';
+  return null;
 }
 
-/** Extra flags of the shipping sink (`run`). */
-export function withEsSinkOptions<T>(y: Argv<T>) {
-  return withEsConnectionOptions(y)
-    .option('es-spool-dir', { type: 'string', default: '/var/lib/droptrace/es-spool', describe: 'On-disk spool for records Elasticsearch could not take yet (0700)' })
-    .option('es-spool-max-mb', { type: 'number', default: 512, describe: 'Spool size limit; when full, the oldest segment is dropped (counted as dropped_by_policy)' })
-    .option('es-batch-size', { type: 'number', default: 1000, describe: 'Records per bulk request' })
-    .option('es-flush-interval', { type: 'number', default: 1, describe: 'Seconds between flushes of a partial batch' })
-    .option('es-queue-max', { type: 'number', default: 20000, describe: 'Records held in memory before spilling to the spool' })
-    .option('es-dead-letter', { type: 'string', describe: 'NDJSON file for records Elasticsearch rejected (default: <spool dir>/dead-letter.ndjson)' });
+function namespaceProblem(v: string): string | null {
+  // Elastic data stream naming: lowercase, no '-' (it separates type-dataset-namespace), ≤ 100 bytes.
+  return /^[a-z0-9][a-z0-9_]{0,99}$/.test(v) ? null : "must be 1-100 lowercase letters, digits and _ (no '-'), starting with a letter or digit";
 }
+
+/** 64 hex digits, colons allowed, lower-cased; null when it is not one. */
+function fingerprintHex(v: string): string | null {
+  const hex = v.replace(/:/g, '').toLowerCase();
+  return /^[0-9a-f]{64}$/.test(hex) ? hex : null;
+}
+
+const check = (problem: (v: string) => string | null) => (v: string) => {
+  const p = problem(v);
+  if (p) throw new Error(p);
+  return v;
+};
+
+export const ELASTICSEARCH: OptionGroup = { title: 'Elasticsearch', nest: { keys: ['elasticsearch', 'es'], prefix: 'es-' } };
+
+/** What `run`, `pcap` and `setup elasticsearch` need to reach the cluster. */
+export const ES_CONNECTION_OPTIONS = [
+  { name: 'es-url', type: 'string', check: check(urlProblem), group: ELASTICSEARCH, describe: 'Elasticsearch URL, e.g. https://es.example:9200' },
+  { name: 'es-namespace', type: 'string', default: DEFAULT_NAMESPACE, check: check(namespaceProblem), group: ELASTICSEARCH, describe: 'Data stream namespace: logs-droptrace.drops-<namespace>, …' },
+  { name: 'es-api-key-file', type: 'string', path: true, secretFile: true, group: ELASTICSEARCH, describe: 'File holding an API key (base64 "id:key"); or env DROPTRACE_ES_API_KEY' },
+  { name: 'es-username', type: 'string', group: ELASTICSEARCH, describe: 'User for basic auth (password from es-password-file or env DROPTRACE_ES_PASSWORD)' },
+  { name: 'es-password-file', type: 'string', path: true, secretFile: true, group: ELASTICSEARCH, describe: 'File holding the basic-auth password' },
+  { name: 'es-ca-file', type: 'string', path: true, group: ELASTICSEARCH, describe: 'PEM CA certificate to verify the server with' },
+  {
+    name: 'es-fingerprint', type: 'string', group: ELASTICSEARCH, describe: "Pin the server CA certificate's SHA-256 fingerprint (hex, colons allowed)",
+    check: (v: string) => fingerprintHex(v) ?? (() => { throw new Error('must be a SHA-256 fingerprint: 64 hex digits, colons allowed'); })(),
+  },
+] as const satisfies readonly OptionSpec[];
+
+/** The shipping sink's own (spool, batches, dead letters). */
+export const ES_SINK_OPTIONS = [
+  { name: 'es-spool-dir', type: 'string', path: true, default: '/var/lib/droptrace/es-spool', group: ELASTICSEARCH, describe: 'On-disk spool for records Elasticsearch could not take yet (0700)' },
+  { name: 'es-spool-max-bytes', type: 'bytes', default: 512 * MiB, min: 1 * MiB, max: 1024 ** 4, group: ELASTICSEARCH, describe: 'Spool size limit; when full, the oldest segment is dropped (counted)' },
+  { name: 'es-batch-size', type: 'int', default: 1000, min: 1, max: 100_000, group: ELASTICSEARCH, describe: 'Records per bulk request' },
+  { name: 'es-flush-interval', type: 'duration', default: 1, min: 0.001, max: 3600, group: ELASTICSEARCH, describe: 'Flush a partial batch after this long' },
+  { name: 'es-queue-max', type: 'int', default: 20_000, min: 1, max: 10_000_000, group: ELASTICSEARCH, describe: 'Records held in memory before spilling to the spool' },
+  { name: 'es-dead-letter', type: 'string', path: true, group: ELASTICSEARCH, describe: 'NDJSON file for records Elasticsearch rejected (default: <spool dir>/dead-letter.ndjson)' },
+] as const satisfies readonly OptionSpec[];
 
 export interface EsArgs {
   'es-url'?: string;
@@ -58,7 +93,7 @@ export interface EsArgs {
   'es-fingerprint'?: string;
   'es-namespace'?: string;
   'es-spool-dir'?: string;
-  'es-spool-max-mb'?: number;
+  'es-spool-max-bytes'?: number;
   'es-batch-size'?: number;
   'es-flush-interval'?: number;
   'es-queue-max'?: number;
@@ -80,7 +115,8 @@ export interface EsSinkArgsResult extends EsConnection {
   deadLetterPath?: string;
 }
 
-function readSecretFile(path: string): string {
+/** A secret from a file, trimmed, masked in every message from now on (src/text/redact.ts). */
+export function readSecretFile(path: string): string {
   try {
     const v = readFileSync(path, 'utf8').trim();
     registerSecret(v);
@@ -90,29 +126,25 @@ function readSecretFile(path: string): string {
   }
 }
 
-export function validateUrl(raw: string): string {
-  let u: URL;
-  try {
-    u = new URL(raw);
-  } catch {
-    throw new UsageError(`--es-url: not a URL: ${redact(raw)}`);
+/** A URL for `flag` (an http(s) URL without credentials), without a trailing slash. */
+export function validateUrl(raw: string, flag = 'es-url'): string {
+  const p = urlProblem(raw);
+  if (p === 'must be a URL such as https://es.example:9200') throw new UsageError(`--${flag}: not a URL: ${redact(raw)}`);
+  if (p?.startsWith('must not carry credentials')) {
+    throw new UsageError(`--${flag} must not carry credentials`, `Use --es-username with --es-password-file or ${ENV_PASSWORD}, or --es-api-key-file / ${ENV_API_KEY}.`);
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new UsageError(`--es-url must be http:// or https://, got ${u.protocol}`);
-  if (u.username || u.password) {
-    throw new UsageError('--es-url must not carry credentials', `Use --es-username with --es-password-file or ${ENV_PASSWORD}, or --es-api-key-file / ${ENV_API_KEY}.`);
-  }
-  return u.toString().replace(/\/$/, '');
+  if (p) throw new UsageError(`--${flag} must be http:// or https://, got ${new URL(raw).protocol}`);
+  return new URL(raw).toString().replace(/\/$/, '');
 }
 
 export function validateNamespace(ns: string): string {
-  // Elastic's data stream naming: lowercase, no '-' (it separates type-dataset-namespace).
-  if (!/^[a-z0-9][a-z0-9_]{0,99}$/.test(ns)) throw new UsageError(`--es-namespace must be lowercase letters, digits and _ (no '-'), got ${JSON.stringify(ns)}`);
+  if (namespaceProblem(ns)) throw new UsageError(`--es-namespace must be lowercase letters, digits and _ (no '-'), got ${JSON.stringify(ns)}`);
   return ns;
 }
 
 export function normalizeFingerprint(fp: string): string {
-  const hex = fp.replace(/:/g, '').toLowerCase();
-  if (!/^[0-9a-f]{64}$/.test(hex)) throw new UsageError('--es-fingerprint must be a SHA-256 fingerprint: 64 hex digits, colons optional');
+  const hex = fingerprintHex(fp);
+  if (!hex) throw new UsageError('--es-fingerprint must be a SHA-256 fingerprint: 64 hex digits, colons optional');
   return hex;
 }
 
@@ -152,7 +184,7 @@ function positiveInt(name: string, v: number | undefined, fallback: number, max:
   return n;
 }
 
-/** Everything `run` needs to build the sink, validated. */
+/** Everything the sink needs, validated (values already typed by the option rows; bounds checked again for callers without them). */
 export function esOptionsFromArgs(a: EsArgs, deps: EsArgsDeps = {}): EsSinkArgsResult {
   const conn = esConnectionFromArgs(a, deps);
   const flush = a['es-flush-interval'] ?? 1;
@@ -160,12 +192,11 @@ export function esOptionsFromArgs(a: EsArgs, deps: EsArgsDeps = {}): EsSinkArgsR
   const batchSize = positiveInt('es-batch-size', a['es-batch-size'], 1000, 100_000);
   const queueMax = positiveInt('es-queue-max', a['es-queue-max'], 20_000, 10_000_000);
   if (queueMax < batchSize) throw new UsageError(`--es-queue-max (${queueMax}) must be at least --es-batch-size (${batchSize})`);
-  const spoolDir = a['es-spool-dir'] ?? '/var/lib/droptrace/es-spool';
   return {
     ...conn,
     namespace: validateNamespace(a['es-namespace'] ?? DEFAULT_NAMESPACE),
-    spoolDir,
-    spoolMaxBytes: positiveInt('es-spool-max-mb', a['es-spool-max-mb'], 512, 1_000_000) * 1024 * 1024,
+    spoolDir: a['es-spool-dir'] ?? '/var/lib/droptrace/es-spool',
+    spoolMaxBytes: positiveInt('es-spool-max-bytes', a['es-spool-max-bytes'], 512 * MiB, 1024 ** 4),
     batchSize,
     flushIntervalMs: Math.round(flush * 1000),
     queueMax,

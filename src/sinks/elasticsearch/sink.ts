@@ -14,7 +14,8 @@
 // until then it is pending (memory or in flight) or spooled. At any time:
 //   received + replayed_in = acked + duplicate + dead_lettered + dead_letter_failed + dropped_by_policy + spool_corrupt + pending + spooled
 import type { Client } from '@elastic/elasticsearch';
-import type { EcsRecord, Sink } from '../../record/ecs.js';
+import type { EcsRecord } from '../../record/ecs.js';
+import type { Sink } from '../sink.js';
 import { SinkError } from '../../errors.js';
 import type { EsConnection } from './options.js';
 import { validateNamespace, DEFAULT_NAMESPACE } from './options.js';

@@ -1,6 +1,7 @@
 // Fan records out to every configured sink. One sink failing on a record
 // never affects the others; each sink keeps its own counted outcome.
-import type { EcsRecord, Sink } from '../../record/ecs.js';
+import type { EcsRecord } from '../../record/ecs.js';
+import type { Sink } from '../sink.js';
 
 export class SinkSet {
   records = 0;
@@ -39,25 +40,5 @@ export class SinkSet {
 
   stats(): Record<string, Record<string, number>> {
     return Object.fromEntries(this.sinks.map((s) => [s.name, { ...s.stats(), ...(this.failures.get(s.name) ? { write_failures: this.failures.get(s.name)! } : {}) }]));
-  }
-}
-
-/** NDJSON on stdout (`run --json`). */
-export class StdoutJsonSink implements Sink {
-  readonly name = 'stdout';
-  private n = 0;
-  constructor(private readonly writer: { write(line: string): void; close(): Promise<void>; readonly dropped?: number }) {}
-  write(r: EcsRecord): void {
-    this.n++;
-    this.writer.write(JSON.stringify(r));
-  }
-  async flush(): Promise<void> {}
-  close(): Promise<void> {
-    return this.writer.close();
-  }
-  stats(): Record<string, number> {
-    // Lines the writer could not deliver (reader gone) are dropped, not written.
-    const dropped = this.writer.dropped ?? 0;
-    return dropped ? { written: this.n - dropped, dropped } : { written: this.n };
   }
 }

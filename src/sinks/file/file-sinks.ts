@@ -2,7 +2,8 @@
 // retransmits, incoming loss), flows (window aggregates), stats (self-stats,
 // coverage), counters and findings (diagnosis). Picked by `event.dataset`;
 // unknown datasets go to `events`.
-import type { EcsRecord, Sink } from '../../record/ecs.js';
+import type { EcsRecord } from '../../record/ecs.js';
+import type { Sink } from '../sink.js';
 import { RotatingFileSink, type RotatingFileOptions } from './rotating-file-sink.js';
 
 export const DEFAULT_STREAMS: Readonly<Record<string, string>> = {

@@ -6,7 +6,8 @@
 // joins the batch, and an oversize record goes alone into a fresh file.
 import { closeSync, fsyncSync, ftruncateSync, lstatSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import type { EcsRecord, Sink } from '../../record/ecs.js';
+import type { EcsRecord } from '../../record/ecs.js';
+import type { Sink } from '../sink.js';
 import { SinkError } from '../../errors.js';
 import { preparePrivateDir, openPrivateAppend } from '../../platform/private-files.js';
 import { checkBaseName, currentName, gzName, gzTmpName, rotatedName, scanRotated } from './naming.js';

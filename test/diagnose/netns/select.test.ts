@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveNetnsArgs } from '../../../src/diagnose/netns/select.js';
 import { scanNamespaces, netnsLabel } from '../../../src/diagnose/netns/namespaces.js';
-import { counterFilter } from '../../../src/cli/commands/counters.js';
+import { counterFilter } from '../../../src/session/counters.js';
 
 describe('--netns values', () => {
   const dir = mkdtempSync(join(tmpdir(), 'dt-runnetns-'));

@@ -7,7 +7,7 @@ import { createServer, type Server, type IncomingMessage } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { importKibanaAssets } from '../../../src/sinks/elasticsearch/setup-kibana.js';
-import { DEFAULT_KIBANA_ASSETS } from '../../../src/cli/commands/setup.js';
+import { DEFAULT_KIBANA_ASSETS } from '../../../src/session/setup.js';
 import { SinkError } from '../../../src/errors.js';
 
 const ASSETS = resolve(import.meta.dirname, '../../../deploy/kibana/droptrace.ndjson');

@@ -1,6 +1,7 @@
 import { describe, it, expect } from 'vitest';
-import { SinkSet, StdoutJsonSink } from '../../../src/sinks/fanout/sink-set.js';
-import type { EcsRecord, Sink } from '../../../src/record/ecs.js';
+import { SinkSet } from '../../../src/sinks/fanout/sink-set.js';
+import type { EcsRecord } from '../../../src/record/ecs.js';
+import type { Sink } from '../../../src/sinks/sink.js';
 
 const rec = (n: number): EcsRecord => ({
   '@timestamp': '2024-01-01T00:00:00.000Z',
@@ -84,22 +85,5 @@ describe('SinkSet', () => {
     await set.close();
     expect(set.records).toBe(1);
     expect(set.stats()).toEqual({});
-  });
-});
-
-describe('StdoutJsonSink', () => {
-  it('one JSON line per record, closes its writer, counts what it wrote', async () => {
-    const lines: string[] = [];
-    let closed = false;
-    const s = new StdoutJsonSink({ write: (l) => lines.push(l), close: async () => { closed = true; } });
-    s.write(rec(1));
-    s.write(rec(2));
-    await s.flush();
-    await s.close();
-    expect(lines.map((l) => JSON.parse(l))).toEqual([rec(1), rec(2)]);
-    expect(lines.every((l) => !l.includes('\n'))).toBe(true);
-    expect(closed).toBe(true);
-    expect(s.stats()).toEqual({ written: 2 });
-    expect(s.name).toBe('stdout');
   });
 });

@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
-import { renderTop, type Screen } from '../../../src/sinks/top/render.js';
-import { TopState } from '../../../src/sinks/top/top-state.js';
+import { renderTop, type Screen } from '../../../src/views/top/render.js';
+import { TopState } from '../../../src/views/top/top-state.js';
 import type { EcsRecord, Action } from '../../../src/record/ecs.js';
 
 function rec(count: number, over: { action?: Action; reason?: string; src?: string; sport?: number; loc?: Record<string, unknown>; dir?: 'ingress' | 'egress'; end?: string } = {}): EcsRecord {

@@ -1,7 +1,7 @@
 // One readable line per record for `droptrace tail`:
 //   14:03:07.123  DROP  NETFILTER_DROP  nft_do_chain+0x3c4 [nf_tables]  udp 10.1.0.1:40000 → 10.1.0.2:9999  ingress/local-in  veth-b (netns 4026532301)
-import type { EcsRecord } from '../../record/ecs.js';
-import { escapeForTerminal } from '../../text/escape.js';
+import type { EcsRecord } from '../record/ecs.js';
+import { escapeForTerminal } from '../text/escape.js';
 
 export interface Style {
   color: boolean;

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { TopState, categoryOf, SORT_KEYS } from '../../../src/sinks/top/top-state.js';
+import { TopState, categoryOf, SORT_KEYS } from '../../../src/views/top/top-state.js';
 import { FlowAggregator } from '../../../src/aggregate/flow-records.js';
 import type { EcsRecord, Action } from '../../../src/record/ecs.js';
 import { fakeEnricher, ADDR } from '../../helpers/fake-enricher.js';

@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
-import { formatRecord } from '../../../src/sinks/terminal/format.js';
-import type { EcsRecord } from '../../../src/record/ecs.js';
+import { formatRecord } from '../../src/views/tail-line.js';
+import type { EcsRecord } from '../../src/record/ecs.js';
 
 const RAW_DANGEROUS = /[\u0000-\u0008\u000a-\u001a\u001c-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]/u;
 const ESC = '\x1b';

@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
-import { DistinctCounter } from '../../../src/sinks/top/distinct.js';
-import { TopState, prefixOf } from '../../../src/sinks/top/top-state.js';
-import { renderTop } from '../../../src/sinks/top/render.js';
+import { DistinctCounter } from '../../../src/views/top/distinct.js';
+import { TopState, prefixOf } from '../../../src/views/top/top-state.js';
+import { renderTop } from '../../../src/views/top/render.js';
 import type { EcsRecord } from '../../../src/record/ecs.js';
 
 function rec(src: string, sport: number, dst = '10.0.0.2', dport = 4300, count = 5, reason = 'NETFILTER_DROP'): EcsRecord {
