@@ -6,70 +6,16 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TraceSession, type SessionOptions, type Tracer } from '../../src/session/trace-session.js';
-import type { Capabilities, SignalChoice } from '../../src/source/capabilities.js';
-import type { SupervisorOptions } from '../../src/source/supervisor.js';
+import { TraceSession, type SessionOptions } from '../../src/session/trace-session.js';
 import { EnvironmentError, TracerError, UsageError } from '../../src/errors.js';
 import { KallsymsSymbolizer } from '../../src/enrich/kallsyms.js';
-import type { InterfaceResolver } from '../../src/enrich/interfaces.js';
 import type { EcsRecord } from '../../src/record/ecs.js';
-import { CATALOG } from '../helpers/catalog.js';
-import { SYMS, REASONS, ADDR, fixedClock } from '../helpers/fake-enricher.js';
+import { SYMS, ADDR } from '../helpers/fake-enricher.js';
+import { choice, dropLine, fakeSessionDeps, FakeTracer, NETNS } from '../helpers/fake-session.js';
 import { dropKey, mapLine, sockKey } from '../helpers/probe-keys.js';
 
 const root = mkdtempSync(join(tmpdir(), 'droptrace-session-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
-
-const V023 = { major: 0, minor: 23, patch: 2, text: '0.23.2' };
-
-/** The variant the catalog lists first for a signal (what a 0.23 host picks). */
-function choice(signal: string, variantIndex = 0): SignalChoice {
-  const v = CATALOG.signal(signal)!.variants[variantIndex];
-  return { signal, variant: v.name, files: [...v.programs], detail: v.detail, degraded: false };
-}
-
-function caps(signals: SignalChoice[]): Capabilities {
-  return {
-    root: true,
-    bpftrace: { command: { file: '/fake/bpftrace', prefixArgs: [], display: 'fake' }, version: V023, why: 'test', fentrySupported: false, kprobeSupported: false },
-    btf: true,
-    tracefs: { path: join(root, 'tracefs'), mountedByUs: false },
-    kallsyms: { readable: true, kptrRestrict: 0 },
-    features: { dropReasons: true, dropRxSk: true, retransmitErr: true },
-    signals,
-  };
-}
-
-/** A tracer the test drives: `ready()` attaches, `line()` prints, `fail()` gives up before ready. */
-class FakeTracer implements Tracer {
-  pid: number | undefined = 4242;
-  stoppedBy: 'requested' | 'signal' | null = null;
-  diesWithParent = true;
-  private resolve!: () => void;
-  private reject!: (e: Error) => void;
-  readonly done = new Promise<void>((res, rej) => {
-    this.resolve = res;
-    this.reject = rej;
-  });
-  stops = 0;
-
-  constructor(readonly o: SupervisorOptions, private readonly plan: 'ready' | Error) {}
-
-  start(): Promise<void> {
-    queueMicrotask(() => (this.plan === 'ready' ? this.o.onReady(this.pid!, 0) : this.reject(this.plan)));
-    return this.done;
-  }
-
-  line(...lines: string[]): void {
-    for (const l of lines) this.o.onLine(l);
-  }
-
-  async stop(): Promise<void> {
-    this.stops++;
-    this.stoppedBy = this.o.requestStop ? 'requested' : 'signal';
-    this.resolve();
-  }
-}
 
 interface Harness {
   session: TraceSession;
@@ -92,36 +38,11 @@ function harness(over: Partial<SessionOptions> = {}, signals = [choice('drops'),
     onWarning: (m) => warnings.push(m),
     onWindowClosed: (w) => windows.push(w),
     ...over,
-    deps: {
-      catalog: CATALOG,
-      detect: async () => caps(signals),
-      tracer: (o) => {
-        const t = new FakeTracer(o, plans[tracers.length] ?? 'ready');
-        tracers.push(t);
-        return t;
-      },
-      symbols: () => new KallsymsSymbolizer(SYMS),
-      names: (_tracefs, tp) => (tp === 'skb:kfree_skb' ? REASONS : REASONS),
-      interfaces: { nameOf: () => undefined, indexOf: (_ns: number, name: string) => (name === 'veth0' ? 7 : undefined), isLocalAddress: () => undefined } as unknown as InterfaceResolver,
-      selfNetns: () => 4026531840,
-      bpf: {
-        readObjects: () => ({ progs: misses.map((m) => ({ id: m.id, type: 17, recursionMisses: m.misses })), maps: [{ id: 1, type: 1, keySize: 8, valueSize: 8, maxEntries: 17408, memlock: 4096 }] }),
-        progNames: async () => new Map(misses.map((m) => [m.id, m.name])),
-        setScalar: async () => true,
-      },
-      clock: fixedClock,
-      ...over.deps,
-    },
+    deps: { ...fakeSessionDeps({ signals, plans, misses, root, tracers }), ...over.deps },
   });
   return { session, records, warnings, tracers, windows };
 }
 
-const NETNS = 4026532301;
-const dropLine = (over: Record<string, unknown> = {}) => JSON.stringify({
-  t: 'drop', ts: 3_500_000_000, reason: 3, loc: '0xffffffff82046f4c', eth: 2048, len: 60, ifindex: 3, iif: 3, netns: NETNS,
-  dst_in: '0xffffffff81ff6530', l3: 4, l4: 17, s4: 16777482, d4: 33554698, s6: '0'.repeat(32), d6: '0'.repeat(32),
-  sport: 40000, dport: 9999, tflags: 0, icmp_type: 0, icmp_code: 0, local: 0, cpu: 2, ...over,
-});
 const dt = (r: EcsRecord) => r.droptrace as Record<string, any>;
 
 describe('TraceSession: start', () => {
