@@ -2,13 +2,13 @@
 //   14:03:07.123  DROP  NETFILTER_DROP  nft_do_chain+0x3c4 [nf_tables]  udp 10.1.0.1:40000 → 10.1.0.2:9999  ingress/local-in  veth-b (netns 4026532301)
 import type { EcsRecord } from '../record/ecs.js';
 import { escapeForTerminal } from '../text/escape.js';
+import { ACTIONS, type ColorName } from './actions.js';
 
 export interface Style {
   color: boolean;
 }
 
-const CODES = { red: 31, yellow: 33, magenta: 35, cyan: 36, dim: 2, bold: 1 } as const;
-type ColorName = keyof typeof CODES;
+const CODES: Record<ColorName, number> = { red: 31, yellow: 33, magenta: 35, cyan: 36, dim: 2, bold: 1 };
 
 function paint(style: Style, c: ColorName, s: string): string {
   return style.color ? `\x1b[${CODES[c]}m${s}\x1b[0m` : s;
@@ -24,20 +24,9 @@ function time(iso: string): string {
   return iso.slice(11, 23);
 }
 
-const ACTION_LABEL: Record<string, [string, ColorName]> = {
-  'packet-dropped': ['DROP', 'red'],
-  'tcp-retransmit': ['RETX', 'yellow'],
-  'tcp-loss-probe': ['TLP ', 'yellow'],
-  'tcp-incoming-out-of-order': ['IN-OOO', 'magenta'],
-  'tcp-incoming-retransmit': ['IN-RETX', 'magenta'],
-  'tcp-incoming-duplicate': ['IN-DUP', 'magenta'],
-  'events-lost': ['LOST', 'bold'],
-  'tracer-gap': ['GAP ', 'bold'],
-};
-
 export function formatRecord(r: EcsRecord, style: Style): string {
   const dt = r.droptrace as Record<string, any>;
-  const [label, color] = ACTION_LABEL[r.event.action] ?? [r.event.action, 'bold'];
+  const { label, color } = ACTIONS[r.event.action] ?? { label: r.event.action, color: 'bold' };
   const parts = [paint(style, 'dim', time(r['@timestamp'])), paint(style, color, label)];
   if (r.event.action === 'events-lost') {
     parts.push(escapeForTerminal(`bpftrace lost ${dt.lost?.count ?? '?'} events (output buffer full)`));

@@ -1,6 +1,7 @@
 // Render TopState as a full screen of text (pure: state in, lines out).
 import { escapeForTerminal } from '../../text/escape.js';
 import { ROLLUP_VIEWS, type TopState, type View, type SortKey } from './top-state.js';
+import { COLUMNS } from '../actions.js';
 
 export interface Screen {
   rows: number;
@@ -28,16 +29,17 @@ export function renderTop(st: TopState, view: View, sort: SortKey, scr: Screen, 
   lines.push(fit(`windows ${st.windows}  last ${st.lastWindowEnd.slice(11, 19) || '-'}  lost events ${st.lost}  kernel-skipped ${st.kernelMissed}  unattributed ${st.unattributed}  suppressed ${st.suppressed}  overflow ${st.overflow}`, scr.cols));
   lines.push(fit(`view: [f]lows [r]easons [l]ocations ser[v]ices s[o]urces [p]refixes   sort: [s] ${sort}   [q]uit`, scr.cols));
   const rollup = ROLLUP_VIEWS.has(view);
-  const numCols = rollup ? ['DROPS', 'RETX', 'IN-LOSS', 'TOTAL', 'LAST', 'FLOWS'] : ['DROPS', 'RETX', 'IN-LOSS', 'TOTAL', 'LAST'];
+  // Each column's title and the sort key that marks it.
+  const numCols: Array<[string, string]> = [...COLUMNS.map((c): [string, string] => [c.title, c.key]), ['TOTAL', 'total'], ['LAST', 'last'], ...(rollup ? [['FLOWS', 'flows'] as [string, string]] : [])];
   const fixed = 1 + 8 + numCols.length * 9 + 1 + 21;
   const labelW = Math.max(20, scr.cols - fixed);
-  const header = `${fit(VIEW_TITLE[view], labelW)} ${fit('DIR', 8)}${numCols.map((c) => (sort === c.toLowerCase() || (c === 'RETX' && sort === 'retransmits') || (c === 'IN-LOSS' && sort === 'incoming') ? `*${c}` : c).padStart(9)).join('')} ${fit('TOP REASON', 21)}`;
+  const header = `${fit(VIEW_TITLE[view], labelW)} ${fit('DIR', 8)}${numCols.map(([title, key]) => (sort === key ? `*${title}` : title).padStart(9)).join('')} ${fit('TOP REASON', 21)}`;
   lines.push(rev(fit(header, scr.cols)));
   const room = Math.max(0, scr.rows - lines.length - 1);
   const rows = st.top(view, sort, room);
   for (const r of rows) {
     const flows = rollup ? (r.flows ? `${r.flows.estimated ? '~' : ''}${r.flows.size}`.padStart(9) : '-'.padStart(9)) : '';
-    const line = `${fit(escapeForTerminal(r.label), labelW)} ${fit(r.direction, 8)}${num(r.drops, 9)}${num(r.retransmits, 9)}${num(r.incoming, 9)}${num(r.total, 9)}${num(r.last, 9)}${flows} ${fit(escapeForTerminal(r.topReason), 21)}`;
+    const line = `${fit(escapeForTerminal(r.label), labelW)} ${fit(r.direction, 8)}${COLUMNS.map((c) => num(r[c.key], 9)).join('')}${num(r.total, 9)}${num(r.last, 9)}${flows} ${fit(escapeForTerminal(r.topReason), 21)}`;
     lines.push(fit(line, scr.cols));
   }
   // Only when there is nothing to show: on a screen too short for any row the

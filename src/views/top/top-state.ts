@@ -5,19 +5,18 @@
 import type { EcsRecord } from '../../record/ecs.js';
 import { DistinctCounter } from './distinct.js';
 import { ipToBig } from '../../decode/address.js';
+import { ACTIONS, COLUMNS, type ColumnKey } from '../actions.js';
 
-export type Category = 'drops' | 'retransmits' | 'incoming';
+/** The column a record counts in (views/actions.ts). */
+export type Category = ColumnKey;
 
-export interface Counts {
-  drops: number;
-  retransmits: number;
-  incoming: number;
+export type Counts = Record<ColumnKey, number> & {
   total: number;
   /** Occurrences in the latest window (per second when the window is 1 s). */
   last: number;
-}
+};
 
-export interface Row extends Counts {
+export type Row = Counts & {
   key: string;
   label: string;
   direction: string;
@@ -26,20 +25,19 @@ export interface Row extends Counts {
   reasons: Map<string, number>;
   /** Distinct flows behind a roll-up row (services, sources, prefixes). */
   flows?: DistinctCounter;
-}
+};
 
 export type View = 'flows' | 'reasons' | 'locations' | 'services' | 'sources' | 'prefixes';
 /** Views that roll many flows up into one row (floods from many ports/addresses). */
 export const ROLLUP_VIEWS: ReadonlySet<View> = new Set(['services', 'sources', 'prefixes']);
-export type SortKey = 'total' | 'last' | 'drops' | 'retransmits' | 'incoming';
-export const SORT_KEYS: SortKey[] = ['total', 'last', 'drops', 'retransmits', 'incoming'];
+export type SortKey = 'total' | 'last' | ColumnKey;
+export const SORT_KEYS: SortKey[] = ['total', 'last', ...COLUMNS.map((c) => c.key)];
 
 export function categoryOf(action: string): Category | undefined {
-  if (action === 'packet-dropped') return 'drops';
-  if (action === 'tcp-retransmit' || action === 'tcp-loss-probe') return 'retransmits';
-  if (action.startsWith('tcp-incoming-')) return 'incoming';
-  return undefined;
+  return ACTIONS[action]?.column;
 }
+
+const zeroCounts = () => Object.fromEntries(COLUMNS.map((c) => [c.key, 0])) as Record<ColumnKey, number>;
 
 function endpoint(ip: unknown, port: unknown): string {
   if (typeof ip !== 'string') return '*';
@@ -114,7 +112,7 @@ export class TopState {
     let row = t.get(key);
     if (!row) {
       if (t.size >= this.maxRows) this.evictSmallest(t);
-      row = { key, label, direction, drops: 0, retransmits: 0, incoming: 0, total: 0, last: 0, topReason: reason, reasons: new Map(), ...(flowKey !== undefined ? { flows: new DistinctCounter() } : {}) };
+      row = { key, label, direction, ...zeroCounts(), total: 0, last: 0, topReason: reason, reasons: new Map(), ...(flowKey !== undefined ? { flows: new DistinctCounter() } : {}) };
       t.set(key, row);
     }
     if (flowKey !== undefined) row.flows?.add(flowKey);
