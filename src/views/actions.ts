@@ -9,6 +9,7 @@ export const COLUMNS = [
   { key: 'drops', title: 'DROPS' },
   { key: 'retransmits', title: 'RETX' },
   { key: 'incoming', title: 'IN-LOSS' },
+  { key: 'resets', title: 'RST' },
 ] as const;
 
 export type ColumnKey = (typeof COLUMNS)[number]['key'];
@@ -29,6 +30,8 @@ export const ACTIONS: Readonly<Record<string, ActionView>> = {
   'tcp-incoming-out-of-order': { label: 'IN-OOO', color: 'magenta', column: 'incoming' },
   'tcp-incoming-retransmit': { label: 'IN-RETX', color: 'magenta', column: 'incoming' },
   'tcp-incoming-duplicate': { label: 'IN-DUP', color: 'magenta', column: 'incoming' },
+  'tcp-reset-sent': { label: 'RST-OUT', color: 'red', column: 'resets' },
+  'tcp-reset-received': { label: 'RST-IN', color: 'yellow', column: 'resets' },
   'events-lost': { label: 'LOST', color: 'bold' },
   'tracer-gap': { label: 'GAP ', color: 'bold' },
 };

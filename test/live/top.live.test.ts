@@ -61,9 +61,11 @@ describe('droptrace top (through tmux)', () => {
     const totalOf = () => {
       const lines = tmux('capture-pane', '-p', '-t', session).split('\n');
       const row = lines.find((l) => l.includes('10.203.1.1:5000 → 10.203.1.2:40201')) ?? '';
-      // FLOW DIR DROPS RETX IN-LOSS TOTAL LAST …: the fourth number after the direction.
+      // FLOW DIR DROPS RETX … TOTAL LAST …: the TOTAL column, by the header's titles after DIR.
+      const header = lines.find((l) => / DIR +DROPS /.test(l)) ?? '';
+      const titles = header.slice(header.indexOf(' DIR ') + ' DIR '.length).trim().split(/\s+/).map((t) => t.replace(/^\*/, ''));
       const nums = row.slice(row.indexOf('ingress') + 'ingress'.length).trim().split(/\s+/).map(Number);
-      return nums[3];
+      return nums[titles.indexOf('TOTAL')];
     };
     let total = totalOf();
     for (let i = 0; i < 50 && total !== counter; i++) {

@@ -101,4 +101,16 @@ describe('formatRecord', () => {
     };
     expect(formatRecord(r, { color: false })).toBe('00:00:03.000  RETX  rto  ESTABLISHED  tcp 10.2.0.1:5201 → 10.2.0.2:46000  egress/local-out  netns 1');
   });
+
+  it('a reset sent (with the kernel reason) and one received', () => {
+    const reset = (action: 'tcp-reset-sent' | 'tcp-reset-received', reason: string, direction: 'egress' | 'ingress'): EcsRecord => ({
+      '@timestamp': '2024-01-01T00:00:04.000Z',
+      event: { kind: 'event', category: ['network'], type: ['connection', 'end'], action, dataset: 'droptrace.retransmits', reason },
+      network: { type: 'ipv4', transport: 'tcp', iana_number: '6', direction },
+      source: { ip: '10.3.0.1', port: 80 }, destination: { ip: '10.3.0.2', port: 46000 },
+      droptrace: { reset: { direction: direction === 'egress' ? 'sent' : 'received' }, tcp: { state: 'ESTABLISHED' }, netns: { inode: 1 }, path: direction === 'egress' ? 'local-out' : 'local-in' },
+    });
+    expect(formatRecord(reset('tcp-reset-sent', 'TCP_ABORT_ON_DATA', 'egress'), { color: false })).toBe('00:00:04.000  RST-OUT  TCP_ABORT_ON_DATA  ESTABLISHED  tcp 10.3.0.1:80 → 10.3.0.2:46000  egress/local-out  netns 1');
+    expect(formatRecord(reset('tcp-reset-received', 'ESTABLISHED', 'ingress'), { color: true })).toContain(`${ESC}[33mRST-IN${ESC}[0m`);
+  });
 });

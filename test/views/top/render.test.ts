@@ -29,8 +29,8 @@ describe('renderTop', () => {
     expect(lines[0]).toMatch(/^droptrace top — running 0\.23\.2 +$/);
     expect(lines[1]).toMatch(/^windows 1 {2}last 12:34:56 {2}lost events 3 {2}kernel-skipped 0 {2}unattributed 0 {2}suppressed 17 {2}overflow 0 +$/);
     expect(lines[2]).toContain('sort: [s] total');
-    expect(lines[3]).toMatch(/^FLOW \(lost packets: source → destination\) +DIR +DROPS +RETX +IN-LOSS +\*TOTAL +LAST +TOP REASON/);
-    expect(lines[4]).toMatch(/^udp 10\.0\.0\.1:2 → 10\.0\.0\.2:53 +ingress +9 +0 +0 +9 +9 NETFILTER_DROP/);
+    expect(lines[3]).toMatch(/^FLOW \(lost packets: source → destination\) +DIR +DROPS +RETX +IN-LOSS +RST +\*TOTAL +LAST +TOP REASON/);
+    expect(lines[4]).toMatch(/^udp 10\.0\.0\.1:2 → 10\.0\.0\.2:53 +ingress +9 +0 +0 +0 +9 +9 NETFILTER_DROP/);
     expect(lines[5]).toMatch(/^udp 10\.0\.0\.1:1 → /);
     expect(lines).toHaveLength(6);
   });
@@ -53,7 +53,7 @@ describe('renderTop', () => {
   });
 
   it.each([
-    ['total', '*TOTAL'], ['last', '*LAST'], ['drops', '*DROPS'], ['retransmits', '*RETX'], ['incoming', '*IN-LOSS'],
+    ['total', '*TOTAL'], ['last', '*LAST'], ['drops', '*DROPS'], ['retransmits', '*RETX'], ['incoming', '*IN-LOSS'], ['resets', '*RST'],
   ] as const)('marks the sort column: %s', (sort, mark) => {
     const header = renderTop(new TopState(), 'flows', sort, plain, 's')[3];
     expect(header).toContain(mark);

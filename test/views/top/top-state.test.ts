@@ -33,6 +33,7 @@ describe('categoryOf', () => {
   it.each([
     ['packet-dropped', 'drops'], ['tcp-retransmit', 'retransmits'], ['tcp-loss-probe', 'retransmits'],
     ['tcp-incoming-out-of-order', 'incoming'], ['tcp-incoming-retransmit', 'incoming'], ['tcp-incoming-duplicate', 'incoming'],
+    ['tcp-reset-sent', 'resets'], ['tcp-reset-received', 'resets'],
     ['events-lost', undefined], ['kernel-coverage', undefined], ['self-stats', undefined],
   ])('%s → %s', (a, c) => expect(categoryOf(a)).toBe(c));
 });
@@ -54,6 +55,16 @@ describe('TopState.add', () => {
     expect(st.top('reasons', 'total', 10).map((r) => [r.label, r.total])).toEqual([['rto', 7], ['NETFILTER_DROP', 5], ['out-of-order', 3], ['NO_SOCKET', 2]]);
     expect(st.windows).toBe(1);
     expect(st.lastWindowEnd).toBe(T1);
+  });
+
+  it('resets count in their own column', () => {
+    const st = new TopState();
+    st.add(rec({ count: 4, action: 'tcp-reset-sent', reason: 'TCP_ABORT_ON_CLOSE', proto: 'tcp', dir: 'egress', src: ['10.0.0.1', 80], dst: ['10.0.0.2', 40000] }));
+    st.add(rec({ count: 1, action: 'tcp-reset-received', reason: 'SYN_SENT', proto: 'tcp', src: ['10.0.0.2', 81], dst: ['10.0.0.1', 40001] }));
+    expect(st.top('flows', 'resets', 10).map((r) => [r.label, r.direction, r.drops, r.retransmits, r.incoming, r.resets, r.total, r.topReason])).toEqual([
+      ['tcp 10.0.0.1:80 → 10.0.0.2:40000', 'egress', 0, 0, 0, 4, 4, 'TCP_ABORT_ON_CLOSE'],
+      ['tcp 10.0.0.2:81 → 10.0.0.1:40001', 'ingress', 0, 0, 0, 1, 1, 'SYN_SENT'],
+    ]);
   });
 
   it('the same endpoints in two directions are two rows', () => {
