@@ -2,8 +2,8 @@
 // (source) toward us.
 import type { EcsRecord } from '../record/ecs.js';
 import type { EventWire } from '../decode/wire.js';
-import { wireAddresses } from '../decode/address.js';
 import type { EnrichContext } from './context.js';
+import { tcpEndpoints } from './tcp.js';
 
 /** What probes/incoming-loss prints: s* is the peer (an event from a map key lacks seq, rcv_nxt, len, segs and cpu). */
 export interface IncomingWire extends EventWire {
@@ -24,14 +24,12 @@ export function incomingAction(code: number): (typeof INCOMING_ACTIONS)[1 | 2 | 
 
 export function enrichIncoming(c: EnrichContext, e: EventWire): EcsRecord {
   const ev = e as IncomingWire;
-  const [sip, dip] = wireAddresses(ev);
   const action = incomingAction(ev.action) ?? 'tcp-incoming-out-of-order';
   return {
     '@timestamp': c.iso(ev.ts),
     event: { kind: 'event', category: ['network'], type: ['connection'], action, dataset: 'droptrace.retransmits', reason: action.slice('tcp-incoming-'.length) },
     network: { type: ev.l3 === 6 ? 'ipv6' : 'ipv4', transport: 'tcp', iana_number: '6', direction: 'ingress' },
-    ...(sip !== undefined ? { source: ev.sport !== undefined ? { ip: sip, port: ev.sport } : { ip: sip } } : {}),
-    ...(dip !== undefined ? { destination: ev.dport !== undefined ? { ip: dip, port: ev.dport } : { ip: dip } } : {}),
+    ...tcpEndpoints(ev),
     host: { name: c.hostName },
     droptrace: {
       id: c.id(ev),

@@ -3,9 +3,8 @@
 // reset's own source and destination; the socket's TCP state when it fired.
 import type { EcsRecord } from '../record/ecs.js';
 import type { EventWire } from '../decode/wire.js';
-import { wireAddresses } from '../decode/address.js';
 import type { EnrichContext } from './context.js';
-import { tcpStateName } from './tcp.js';
+import { tcpStateName, tcpEndpoints } from './tcp.js';
 
 /** What probes/resets prints (an event from a map key lacks cpu). */
 export interface ResetWire extends EventWire {
@@ -25,7 +24,6 @@ export const NO_REASON = 65535;
 export function enrichReset(c: EnrichContext, e: EventWire): EcsRecord {
   const ev = e as ResetWire;
   const sent = ev.dir === 1;
-  const [sip, dip] = wireAddresses(ev);
   const state = ev.state ? tcpStateName(ev.state) : undefined;
   const reason = sent && ev.reason !== NO_REASON ? c.names.resetReason?.name(ev.reason) ?? `UNKNOWN_${ev.reason}` : undefined;
   return {
@@ -36,8 +34,7 @@ export function enrichReset(c: EnrichContext, e: EventWire): EcsRecord {
       ...(reason ?? state ? { reason: reason ?? state } : {}),
     },
     network: { ...(ev.l3 ? { type: ev.l3 === 6 ? 'ipv6' : 'ipv4' } : {}), transport: 'tcp', iana_number: '6', direction: sent ? 'egress' : 'ingress' },
-    ...(sip !== undefined ? { source: ev.sport !== undefined ? { ip: sip, port: ev.sport } : { ip: sip } } : {}),
-    ...(dip !== undefined ? { destination: { ip: dip, port: ev.dport } } : {}),
+    ...tcpEndpoints(ev),
     host: { name: c.hostName },
     droptrace: {
       id: c.id(ev),

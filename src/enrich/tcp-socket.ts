@@ -3,9 +3,8 @@
 // source of the lost packets.
 import type { EcsRecord, RetransmitType } from '../record/ecs.js';
 import type { EventWire } from '../decode/wire.js';
-import { wireAddresses } from '../decode/address.js';
 import type { EnrichContext } from './context.js';
-import { tcpStateName, caStateName, retransmitType } from './tcp.js';
+import { tcpStateName, caStateName, retransmitType, tcpEndpoints } from './tcp.js';
 
 /** What probes/shared/tcp-socket-fields.bt.inc prints (an event from a map key lacks retransmits, len, segs and cpu). */
 export interface TcpSockWire extends EventWire {
@@ -19,7 +18,6 @@ export interface TcpSockWire extends EventWire {
 
 export function enrichTcpSocket(c: EnrichContext, e: EventWire): EcsRecord {
   const ev = e as TcpSockWire;
-  const [sip, dip] = wireAddresses(ev);
   let type: RetransmitType;
   let action: 'tcp-retransmit' | 'tcp-loss-probe';
   let tlpSource: 'observed' | 'inferred' | undefined;
@@ -41,8 +39,7 @@ export function enrichTcpSocket(c: EnrichContext, e: EventWire): EcsRecord {
     '@timestamp': c.iso(ev.ts),
     event: { kind: 'event', category: ['network'], type: ['connection'], action, dataset: 'droptrace.retransmits', reason: type },
     network: { type: ev.l3 === 6 ? 'ipv6' : 'ipv4', transport: 'tcp', iana_number: '6', direction: 'egress' },
-    ...(sip !== undefined ? { source: ev.sport !== undefined ? { ip: sip, port: ev.sport } : { ip: sip } } : {}),
-    ...(dip !== undefined ? { destination: ev.dport !== undefined ? { ip: dip, port: ev.dport } : { ip: dip } } : {}),
+    ...tcpEndpoints(ev),
     host: { name: c.hostName },
     droptrace: {
       id: c.id(ev),

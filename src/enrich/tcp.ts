@@ -1,6 +1,7 @@
 // TCP state and congestion-avoidance state names (include/net/tcp_states.h and
 // include/uapi/linux/tcp.h). These are uapi-stable numbers, unlike drop reasons.
-import type { RetransmitType } from '../record/ecs.js';
+import type { EcsRecord, RetransmitType } from '../record/ecs.js';
+import { wireAddresses } from '../decode/address.js';
 
 const TCP_STATES = [
   'UNKNOWN', 'ESTABLISHED', 'SYN_SENT', 'SYN_RECV', 'FIN_WAIT1', 'FIN_WAIT2', 'TIME_WAIT',
@@ -53,4 +54,13 @@ export function retransmitType(state: number, caState: number, pending: number):
   if ((caState === TCP_CA_OPEN || caState === TCP_CA_CWR) && pending === ICSK_TIME_LOSS_PROBE) return 'tlp';
   if (caState === TCP_CA_CWR) return 'fast';
   return 'unknown';
+}
+
+/** A TCP event's source and destination (ECS) from its wire fields: each where its address is known, with its port where the wire has it. */
+export function tcpEndpoints(ev: { l3?: number; s4?: number; d4?: number; s6?: string; d6?: string; sport?: number; dport?: number }): Pick<EcsRecord, 'source' | 'destination'> {
+  const [sip, dip] = wireAddresses(ev);
+  return {
+    ...(sip !== undefined ? { source: ev.sport !== undefined ? { ip: sip, port: ev.sport } : { ip: sip } } : {}),
+    ...(dip !== undefined ? { destination: ev.dport !== undefined ? { ip: dip, port: ev.dport } : { ip: dip } } : {}),
+  };
 }

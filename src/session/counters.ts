@@ -1,11 +1,10 @@
 // `droptrace counters`: the kernel's loss counters per network namespace as
 // rates against their own baselines, storms flagged, each explained in one
 // line. A live table on a terminal; --json prints droptrace.counters records.
-import type { Writable } from 'node:stream';
 import { hostname } from 'node:os';
 import { EnvironmentError } from '../errors.js';
-import { durationMs } from './options.js';
-import { untilStopped, type StopOptions } from './until-stopped.js';
+import { durationMs, type CommandDeps } from './options.js';
+import { untilStopped } from './until-stopped.js';
 import { Tools } from '../diagnose/exec/tools.js';
 import { CounterWatch } from '../diagnose/counters/watch.js';
 import { rankRows, type CounterRow } from '../diagnose/counters/rates.js';
@@ -33,12 +32,7 @@ export interface CountersOptions {
   'host-name'?: string;
 }
 
-export interface CountersDeps {
-  stdout?: Writable & { isTTY?: boolean; columns?: number; rows?: number };
-  stderr?: Writable;
-  uid?: number;
-  stop?: StopOptions;
-}
+export type CountersDeps = Omit<CommandDeps, 'session'>;
 
 /** Counter-name filter: substring, or a glob with * and ?. */
 export function counterFilter(patterns: string[] | undefined): (name: string) => boolean {

@@ -1,9 +1,8 @@
 // `droptrace tail`: live events, one readable line each (src/views/tail-line.ts)
 // or ECS JSON.
-import type { Writable } from 'node:stream';
-import { TraceSession, type SessionDeps } from './trace-session.js';
-import { untilStopped, type StopOptions } from './until-stopped.js';
-import { durationMs, rawFiltersFrom, useColor, type TracerOptions } from './options.js';
+import { TraceSession } from './trace-session.js';
+import { untilStopped } from './until-stopped.js';
+import { durationMs, rawFiltersFrom, useColor, type CommandDeps, type TracerOptions } from './options.js';
 import { stderrConsole } from './console.js';
 import { formatRecord } from '../views/tail-line.js';
 import { StdoutWriter } from '../platform/stdout-writer.js';
@@ -15,13 +14,7 @@ export interface TailOptions extends TracerOptions {
   color?: boolean;
 }
 
-export interface TailDeps {
-  stdout?: Writable & { isTTY?: boolean };
-  stderr?: Writable;
-  session?: SessionDeps;
-  uid?: number;
-  stop?: StopOptions;
-}
+export type TailDeps = CommandDeps;
 
 export async function runTail(a: TailOptions, deps: TailDeps = {}): Promise<void> {
   const stdout = deps.stdout ?? process.stdout;

@@ -1,10 +1,10 @@
 // `droptrace top`: 1-second (--interval) in-kernel flow windows into the top
 // view (src/views/top): flows, reasons and kernel locations losing the most
 // packets, and roll-ups of floods.
-import type { Readable, Writable } from 'node:stream';
-import { TraceSession, type SessionDeps } from './trace-session.js';
-import { untilStopped, type StopOptions } from './until-stopped.js';
-import { durationMs, rawFiltersFrom, useColor, type TracerOptions } from './options.js';
+import type { Readable } from 'node:stream';
+import { TraceSession } from './trace-session.js';
+import { untilStopped } from './until-stopped.js';
+import { durationMs, rawFiltersFrom, useColor, type CommandDeps, type TracerOptions } from './options.js';
 import { stderrConsole } from './console.js';
 import { TopState, type View } from '../views/top/top-state.js';
 import { TopScreen } from '../views/top/screen.js';
@@ -16,13 +16,8 @@ export interface TopOptions extends TracerOptions {
   view: string;
 }
 
-export interface TopDeps {
-  stdout?: Writable & { isTTY?: boolean; rows?: number; columns?: number };
+export interface TopDeps extends CommandDeps {
   stdin?: Readable & { isTTY?: boolean; setRawMode?(raw: boolean): unknown };
-  stderr?: Writable;
-  session?: SessionDeps;
-  uid?: number;
-  stop?: StopOptions;
   /** How often the screen is redrawn (ms). */
   redrawMs?: number;
 }

@@ -3,9 +3,10 @@
 // scripts/install-bpftrace-current: then we start that directory's own ld.so
 // with --library-path so its libraries never replace the system's.
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync, statSync, accessSync, constants } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, isAbsolute, delimiter } from 'node:path';
 import { EnvironmentError } from '../errors.js';
+import { isExecutable } from '../platform/executable.js';
 
 export interface BpftraceCommand {
   /** Executable to spawn. */
@@ -25,15 +26,6 @@ export interface BpftraceVersion {
 
 /** PATH used to find bpftrace and for the child's environment. */
 export const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-
-function isExecutable(p: string): boolean {
-  try {
-    accessSync(p, constants.X_OK);
-    return statSync(p).isFile();
-  } catch {
-    return false;
-  }
-}
 
 export function resolveBpftrace(spec: string | undefined, searchPath = SYSTEM_PATH): BpftraceCommand {
   if (spec && spec.length > 0) {

@@ -4,7 +4,7 @@
 // the middle of an incident), at or above the floor alone. Pure: values and
 // times in, rows out; the baselines can be saved and loaded (baselines.ts).
 import { counterInfo, type CounterInfo } from './catalog.js';
-import { sampleKey, type CounterSample, type CounterSource } from './parse.js';
+import { sampleKey, type CounterSample } from './parse.js';
 
 export interface Baseline {
   /** EWMA of the rate (per second). */
@@ -13,13 +13,13 @@ export interface Baseline {
   samples: number;
 }
 
-export interface CounterRow {
+/** Which counter: its namespace and what names it in there. */
+export interface CounterIdentity extends Pick<CounterSample, 'name' | 'source' | 'iface' | 'qdisc'> {
   netns: number;
   netnsName?: string;
-  name: string;
-  source: CounterSource;
-  iface?: string;
-  qdisc?: string;
+}
+
+export interface CounterRow extends CounterIdentity {
   value: number;
   delta: number;
   /** delta / seconds since the previous value. */

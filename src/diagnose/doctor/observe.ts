@@ -4,9 +4,8 @@
 // direction, counter deltas per namespace. Bounded: beyond `maxGroups`
 // flows, drops are kept per destination service only (source left out).
 import type { EcsRecord } from '../../record/ecs.js';
-import type { CounterRow } from '../counters/rates.js';
+import type { CounterIdentity, CounterRow } from '../counters/rates.js';
 import type { CounterInfo } from '../counters/catalog.js';
-import type { CounterSource } from '../counters/parse.js';
 
 export interface Ep {
   ip?: string;
@@ -51,13 +50,7 @@ export interface TcpGroup {
   overflow: boolean;
 }
 
-export interface CounterStat {
-  netns: number;
-  netnsName?: string;
-  name: string;
-  source: CounterSource;
-  iface?: string;
-  qdisc?: string;
+export interface CounterStat extends CounterIdentity {
   delta: number;
   peakRate: number;
   baseline?: number;

@@ -3,8 +3,8 @@
 // path with an argv array, no shell and a minimal environment. A tool that is
 // not found is remembered so the doctor can say what it could not check.
 import { execFile } from 'node:child_process';
-import { accessSync, constants, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { isExecutable } from '../../platform/executable.js';
 
 export const TOOL_NAMES = ['nsenter', 'tc', 'ip', 'ss', 'nft', 'iptables-legacy-save', 'ip6tables-legacy-save', 'ethtool'] as const;
 export type ToolName = (typeof TOOL_NAMES)[number];
@@ -44,15 +44,6 @@ export class Tools {
 
   has(name: ToolName): boolean {
     return this.found.has(name);
-  }
-}
-
-function isExecutable(p: string): boolean {
-  try {
-    accessSync(p, constants.X_OK);
-    return statSync(p).isFile();
-  } catch {
-    return false;
   }
 }
 

@@ -5,6 +5,7 @@ import type { Ctx } from '../context.js';
 import type { AffectedFlow, Evidence, Finding } from '../finding.js';
 import { severityOf } from '../finding.js';
 import type { CounterStat, DropGroup, Ep, TcpGroup } from '../observe.js';
+import { groupBy } from '../../util/group.js';
 
 export interface Rollup {
   total: number;
@@ -114,14 +115,7 @@ export const n = (x: number) => Math.round(x).toLocaleString('en-US');
 
 /** Split groups by a key, biggest first; beyond `max` keys the rest go together. */
 export function splitBy<T extends { count: number }>(groups: T[], key: (g: T) => string, max = 6): T[][] {
-  const m = new Map<string, T[]>();
-  for (const g of groups) {
-    const k = key(g);
-    const a = m.get(k);
-    if (a) a.push(g);
-    else m.set(k, [g]);
-  }
-  const parts = [...m.values()].sort((a, b) => sum(b) - sum(a));
+  const parts = [...groupBy(groups, key).values()].sort((a, b) => sum(b) - sum(a));
   if (parts.length <= max) return parts;
   return [...parts.slice(0, max - 1), parts.slice(max - 1).flat()];
 }
