@@ -1,6 +1,6 @@
 // Which enrich function turns each event type into its record: the one list a
 // new signal adds a line to (its event types are its wire format's "types",
-// probes/<signal>/probe.json; test/enrich/signals.test.ts checks every
+// probes/<signal>/probe.json; test/source/catalog.test.ts checks every
 // catalog event type has one).
 import type { EnrichFn } from './context.js';
 import { enrichDrop } from './drops.js';
