@@ -145,9 +145,10 @@ export function appendPrivate(path: string, data: string): number {
  * through a symlink, fsynced), then a rename over the old one. A crash leaves
  * the old file or the new one, never half of either.
  */
-export function writePrivateAtomically(path: string, data: string): void {
-  const tmp = `${path}.tmp`;
-  // A temp left by a run that crashed before its rename (writers of one directory hold its lock).
+export function writePrivateAtomically(path: string, data: string, o: { tmpSuffix?: string } = {}): void {
+  const tmp = `${path}${o.tmpSuffix ?? '.tmp'}`;
+  // A temp left by a run that crashed before its rename (writers of one
+  // directory hold its lock; others pass a suffix of their own, e.g. their pid).
   try {
     unlinkSync(tmp);
   } catch { /* none */ }

@@ -1,8 +1,10 @@
 // Counter baselines kept by `run` in its state directory, for the doctor:
 // one JSON file, written atomically (temp + rename), 0600 in a 0700
-// directory; a file that is missing, stale or malformed is simply not used.
-import { mkdirSync, readFileSync, renameSync, writeFileSync, lstatSync } from 'node:fs';
+// directory (src/platform/private-files.ts, as every private file); a file
+// that is missing, stale or malformed is simply not used.
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { preparePrivateDir, writePrivateAtomically } from '../../platform/private-files.js';
 import type { Baseline } from './rates.js';
 
 export const BASELINE_FILE = 'counter-baselines.json';
@@ -14,13 +16,11 @@ export interface StoredBaselines {
 }
 
 export function saveBaselines(dir: string, entries: ReadonlyMap<string, Baseline>, now = Date.now()): void {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  // Never write through a planted symlink.
-  if (lstatSync(dir).isSymbolicLink()) throw new Error(`${dir} is a symbolic link`);
+  // Created 0700, or used as it is if only we can write to it; never through a planted symlink.
+  preparePrivateDir(dir, { what: 'state directory' });
   const body = JSON.stringify({ version: VERSION, updated: now, entries: Object.fromEntries(entries) });
-  const tmp = join(dir, `.${BASELINE_FILE}.${process.pid}.tmp`);
-  writeFileSync(tmp, body, { mode: 0o600, flag: 'w' });
-  renameSync(tmp, join(dir, BASELINE_FILE));
+  // Runs sharing a state directory do not lock it: each its own temp file.
+  writePrivateAtomically(join(dir, BASELINE_FILE), body, { tmpSuffix: `.${process.pid}.tmp` });
 }
 
 /** Baselines saved within `maxAgeMs`, or undefined. */

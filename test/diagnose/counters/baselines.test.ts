@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { mkdtempSync, statSync, writeFileSync, symlinkSync, mkdirSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, statSync, writeFileSync, symlinkSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { saveBaselines, loadBaselines, BASELINE_FILE } from '../../../src/diagnose/counters/baselines.js';
@@ -31,5 +31,18 @@ describe('counter baselines in the state directory', () => {
     mkdirSync(join(base, 'real'));
     symlinkSync(join(base, 'real'), join(base, 'link'));
     expect(() => saveBaselines(join(base, 'link'), new Map())).toThrow(/symbolic link/);
+  });
+
+  it('never writes through a planted temp-file symlink, and refuses a world-writable state directory', () => {
+    const dir = tmp();
+    const victim = join(tmp(), 'victim');
+    writeFileSync(victim, 'keep');
+    symlinkSync(victim, join(dir, `${BASELINE_FILE}.${process.pid}.tmp`));
+    saveBaselines(dir, new Map([['k', { rate: 1, samples: 1 }]]), 1000);
+    expect(readFileSync(victim, 'utf8')).toBe('keep');
+    expect(loadBaselines(dir, 3600_000, 2000)!.entries.get('k')).toEqual({ rate: 1, samples: 1 });
+    const open = tmp();
+    chmodSync(open, 0o777);
+    expect(() => saveBaselines(open, new Map())).toThrow(/world-writable/);
   });
 });
