@@ -25,13 +25,17 @@ export type BitField = readonly [string, number, number];
  *  - hex: the word is a kernel address, kept as the probes print it ("0x…");
  *  - addr: four words, an address side (s or d): IPv4 in the first word
  *    (s4/d4), IPv6 in all four (s6/d6), by the l3 field decoded before it;
+ *    `zeroedForIpv4`: the probe sets the last three IPv6 words to 0 for IPv4
+ *    itself, so the program reads them as they are (no per-word test: each
+ *    is a live value across map calls, and bpftrace 0.17's kfree_skb program
+ *    ran out of the 512-byte BPF stack with them);
  *  - bits: several fields packed; `when` a field's value is in a list, the
  *    other packing applies (ICMP type/code in place of ports).
  */
 export type KeyWord =
   | { readonly field: string }
   | { readonly hex: string }
-  | { readonly addr: 's' | 'd' }
+  | { readonly addr: 's' | 'd'; readonly zeroedForIpv4?: boolean }
   | { readonly bits: readonly BitField[]; readonly when?: { readonly field: string; readonly in: readonly number[]; readonly bits: readonly BitField[] } };
 
 export interface MapSpec {
@@ -214,6 +218,7 @@ function checkMap(f: WireFormat): void {
     for (const w of layout) {
       if ('addr' in w) {
         if (w.addr !== 's' && w.addr !== 'd') throw new Error(`${where} ${name}: addr is s or d`);
+        if (w.zeroedForIpv4 !== undefined && typeof w.zeroedForIpv4 !== 'boolean') throw new Error(`${where} ${name}: zeroedForIpv4 is true or false`);
         if (!l3) throw new Error(`${where} ${name}: an address needs l3 decoded before it`);
         continue;
       }

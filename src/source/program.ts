@@ -87,9 +87,11 @@ export function keyExpressions(layout: readonly KeyWord[]): string[] {
     if ('field' in w) out.push(`$${w.field}`);
     else if ('hex' in w) out.push(`$${w.hex}`);
     else if ('addr' in w) {
-      // IPv4 in the first word, IPv6 in all four ($s6a..$s6d); zero otherwise.
+      // IPv4 in the first word, IPv6 in all four ($s6a..$s6d); zero otherwise
+      // (done by the probe itself where the layout says so).
       const x = w.addr;
-      out.push(`$l3 == 6 ? $${x}6a : $${x}4`, `$l3 == 6 ? $${x}6b : (uint64)0`, `$l3 == 6 ? $${x}6c : (uint64)0`, `$l3 == 6 ? $${x}6d : (uint64)0`);
+      const rest = ['b', 'c', 'd'].map((y) => (w.zeroedForIpv4 ? `$${x}6${y}` : `$l3 == 6 ? $${x}6${y} : (uint64)0`));
+      out.push(`$l3 == 6 ? $${x}6a : $${x}4`, ...rest);
     } else if (w.when) {
       const cond = w.when.in.map((v) => `$${w.when!.field} == ${v}`).join(' || ');
       const paren = (x: string) => (x.includes(' ') ? `(${x})` : x);
@@ -134,7 +136,10 @@ function expandAggregate(indent: string, map: MapSpec, maxFlows: number): string
   ];
   const lines = [
     ...keys.map((x, i) => `$k${i + 1} = ${x};`),
-    ...over.map((x, i) => `$o${i + 1} = ${x};`),
+    // An overflow word the key already computed is copied, not recomputed:
+    // every ternary is a stack slot, and bpftrace 0.17 runs out of the 512-byte
+    // BPF stack in kfree_skb with host filters and both keys (measured).
+    ...over.map((x, i) => `$o${i + 1} = ${keys.includes(x) ? `$k${keys.indexOf(x) + 1}` : x};`),
     ...valueLines,
     'if (@epoch == 0) {', ...gen(0).map((l) => '  ' + l), '} else {', ...gen(1).map((l) => '  ' + l), '}',
   ];
