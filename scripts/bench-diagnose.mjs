@@ -13,25 +13,14 @@
 import { execFileSync, spawnSync, spawn } from 'node:child_process';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { REPEATS, median, fmt, table } from './bench-lib.mjs';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = join(REPO, 'bin', 'droptrace.js');
 const dist = (p) => import(join(REPO, 'dist', p));
-const REPEATS = Number(process.env.BENCH_REPEATS ?? 5);
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const fmt = (n, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
 const sh = (...a) => execFileSync(a[0], a.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], encoding: 'utf8', maxBuffer: 64 << 20 });
 const PATH_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
 
-function table(title, head, rows) {
-  const all = [head, ...rows].map((r) => r.map(String));
-  const w = head.map((_, i) => Math.max(...all.map((r) => r[i].length)));
-  console.log(`\n## ${title}\n`);
-  all.forEach((r, j) => {
-    console.log('| ' + r.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join(' | ') + ' |');
-    if (j === 0) console.log('|' + w.map((x, i) => ' ' + (i === 0 ? '-'.repeat(x) : '-'.repeat(x - 1) + ':') + ' ').join('|') + '|');
-  });
-}
 
 const tag = `bd${process.pid % 10000}`;
 const made = [];

@@ -17,6 +17,7 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setImmediate as tick } from 'node:timers/promises';
 import { createServer } from 'node:net';
+import { median, fmt } from './bench-lib.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { createElasticsearchSink } = await import(join(ROOT, 'dist/sinks/elasticsearch/sink.js'));
@@ -60,8 +61,6 @@ function flow(i, run) {
 }
 
 const records = (run) => Array.from({ length: N }, (_, i) => flow(i, run));
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const fmt = (x) => Math.round(x).toLocaleString('en-US');
 
 async function viaSink(run) {
   const recs = records(run);

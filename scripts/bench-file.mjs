@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { RotatingFileSink } from '../dist/sinks/file/index.js';
+import { median } from './bench-lib.mjs';
 
 const { values } = parseArgs({ options: { records: { type: 'string', default: '300000' }, repeats: { type: 'string', default: '5' } } });
 const N = Number(values.records);
@@ -93,7 +94,6 @@ for (let rep = 0; rep < R; rep++) {
   }
 }
 
-const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
 const base = median(times['bare-batched']);
 console.log(`${N} records × ${R} repeats, ${(totalBytes / N).toFixed(0)} B/record, ${(totalBytes / 1048576).toFixed(0)} MiB per run, dir ${tmpdir()}`);
 console.log('case            median ms   records/s    MB/s   ÷ bare-batched time');

@@ -13,22 +13,11 @@ import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { REPEATS, median, fmt, table } from './bench-lib.mjs';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
-const REPEATS = Number(process.env.BENCH_REPEATS ?? 5);
 const PACKETS = Number(process.env.BENCH_PCAP_PACKETS ?? 1_200_000);
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const fmt = (n, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
 
-function table(title, head, rows) {
-  const all = [head, ...rows].map((r) => r.map(String));
-  const w = head.map((_, i) => Math.max(...all.map((r) => r[i].length)));
-  console.log(`\n## ${title}\n`);
-  all.forEach((r, j) => {
-    console.log('| ' + r.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join(' | ') + ' |');
-    if (j === 0) console.log('|' + w.map((x, i) => ' ' + (i === 0 ? '-'.repeat(x) : '-'.repeat(x - 1) + ':') + ' ').join('|') + '|');
-  });
-}
 
 /** A pcap writer with a large buffer: 16-byte record header + a frame cut to `snap` bytes. */
 class Writer {
