@@ -181,11 +181,17 @@ describe('droptrace pcap on live captures', () => {
     const c = compare(ours, theirs, 0.05, 2);
     console.log(`droptrace vs tshark (${full}):\n${c.table}`);
     expect(c.failures).toEqual([]);
-    // The drops happened: tshark sees retransmissions in each lossy scenario's data direction.
-    for (const k of ['data', 'both'] as const) {
+    // The drops happened: tshark sees retransmissions in each lossy scenario's
+    // data direction, more than 10 over both. (With data and ACKs both dropped
+    // the "both" flow backs off to a few RTOs in its 3 s — 4 in one CI run —
+    // so a per-flow floor of 10 tested the workload's luck, not droptrace.)
+    const seen = (['data', 'both'] as const).map((k) => {
       const t = ofFlow(theirs, flowKey(k));
-      expect(total(t, 'retransmission') + total(t, 'fast_retransmission') + total(t, 'out_of_order'), k).toBeGreaterThan(10);
-    }
+      const n = total(t, 'retransmission') + total(t, 'fast_retransmission') + total(t, 'out_of_order');
+      expect(n, k).toBeGreaterThan(0);
+      return n;
+    });
+    expect(seen[0] + seen[1]).toBeGreaterThan(10);
     expect(lab.nftCounter(A, 'dtest', 'ack10')).toBeGreaterThan(10);
     // Drops were after the capture point (B's input): the capture saw every
     // original, so data-path loss is downstream, no hole upstream.
