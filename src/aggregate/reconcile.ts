@@ -23,6 +23,25 @@ export class Reconciler {
 
   constructor(private readonly o: ReconcilerOptions) {}
 
+  /**
+   * Counter snapshots taken now for these namespaces (those the user named),
+   * so their first window is reconciled too: a namespace first met in a flow
+   * record only gets its snapshot at the end of that window, and its
+   * reconciliation starts with the next one.
+   */
+  async baseline(namespaces: Iterable<number>): Promise<void> {
+    const list = [...namespaces].slice(0, this.o.maxNamespaces ?? 64);
+    await Promise.all(list.map(async (ns) => {
+      const path = this.o.netnsPath(ns);
+      if (!path) return;
+      try {
+        this.last.set(ns, await this.o.readCounters(path));
+      } catch {
+        this.errors++;
+      }
+    }));
+  }
+
   /** Count one flow record (call for every record of the window). */
   observe(r: EcsRecord): void {
     if (r.event.dataset !== 'droptrace.flows') return;

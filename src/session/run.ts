@@ -110,12 +110,22 @@ export async function runSidecar(a: RunOptions, deps: RunDeps = {}): Promise<voi
   const uid = deps.uid ?? process.getuid?.() ?? 0;
   const diagStart = diag && uid === 0 ? diag.start() : undefined;
   diagStart?.catch(() => undefined);
+  // Coverage from the first window on for the namespaces the user named
+  // (others are reconciled from their second window: see Reconciler.baseline).
+  // (A name that does not resolve is the session's to report, with its filters.)
+  let named = new Set<number>();
+  try {
+    if (uid === 0) named = resolveNetnsArgs(a['filter-netns'], 'filter-netns');
+  } catch { /* reported by the session */ }
+  const baselines = named.size > 0 ? reconciler.baseline(named) : undefined;
+  const startGate = diagStart || baselines ? Promise.all([diagStart, baselines]) : undefined;
+  startGate?.catch(() => undefined);
   let pending: Promise<void> = Promise.resolve();
   const session = new TraceSession({
     bpftrace: a.bpftrace,
     filters: rawFiltersFrom(a),
     readyFile: a['ready-file'],
-    readyGate: diagStart,
+    readyGate: startGate,
     hostName: host,
     uid,
     stream: streamOf(a),

@@ -67,6 +67,18 @@ describe('Reconciler', () => {
     expect((out[0].droptrace as any).coverage.retransmits.note).toMatch(/did not see/);
   });
 
+  it('a baselined namespace (one the user named) is reconciled from its first window; an unknown or unreadable one is left to the first-window rule', async () => {
+    const { read, calls } = reader({ '/run/netns/a': [snap(100, 0, 0), snap(112, 0, 0)], '/run/netns/b': [new Error('gone')] });
+    const rc = new Reconciler({ hostName: 'h', readCounters: read, netnsPath: paths({ [NS_A]: '/run/netns/a', [NS_B]: '/run/netns/b' }) });
+    await rc.baseline([NS_A, NS_B, 4026530000]);
+    expect(calls).toEqual(['/run/netns/a', '/run/netns/b']);
+    expect(rc.errors).toBe(1);
+    rc.observe(flow('tcp-retransmit', 11));
+    const out = await rc.closeWindow(...W1);
+    expect(out).toHaveLength(1);
+    expect(cov(out[0], 'retransmits')).toEqual({ counter: 'Tcp.RetransSegs', relation: 'equal', kernel: 12, traced: 11, ratio: 0.917 });
+  });
+
   it('counts only window records of flows: not finals, events, stats, zero counts or records without a netns', async () => {
     const { read } = reader({ a: [snap(0, 0, 0), snap(50, 0, 0)] });
     const rc = new Reconciler({ hostName: 'h', readCounters: read, netnsPath: paths({ [NS_A]: 'a' }) });
