@@ -24,7 +24,7 @@ export type ReconciledSignal = keyof typeof RECONCILED;
 /** Why traced and kernel figures differ, in words (shown when they do). */
 const GAP_NOTES: Record<ReconciledSignal, { under: string; over: string }> = {
   retransmits: {
-    under: 'retransmitted segments the tracer did not see: probe firings the kernel skipped (stats kernel_missed), lost events, sockets outside the filters, or a window boundary between the retransmit and the counter update',
+    under: 'retransmitted segments the tracer did not see: probe firings the kernel skipped (stats kernel_missed), firings the kernel ran no BPF program for (seen on 6.18 in softirq context, not counted as missed), lost events, sockets outside the filters, or a window boundary between the retransmit and the counter update',
     over: 'traced more than counted: a window boundary fell between a retransmit and its counter update',
   },
   fastRetransmits: {

@@ -68,6 +68,8 @@ interface Tracked {
   lastMs: number;
   count: number;
   bytes: number;
+  /** GSO segments, for TCP kinds (undefined for drops: no segments field). */
+  segments?: number;
   /**
    * The flow's latest record as JSON, the base of its final record. Text, not
    * the record object: up to 4 × maxFlows flows are tracked, and a nested ECS
@@ -465,6 +467,7 @@ export class FlowAggregator {
     if (t) {
       t.count += r.count;
       t.bytes += r.bytes;
+      if (r.d.map.packed) t.segments = (t.segments ?? 0) + r.segments;
       t.last = endIso;
       t.lastMs = nowMs;
       t.template = JSON.stringify(rec);
@@ -473,7 +476,7 @@ export class FlowAggregator {
       this.tracked.set(key, t);
       return;
     }
-    this.tracked.set(key, { key, first: rec.event.start!, last: endIso, lastMs: nowMs, count: r.count, bytes: r.bytes, template: JSON.stringify(rec), conn: connectionKeyOfRecord(rec) });
+    this.tracked.set(key, { key, first: rec.event.start!, last: endIso, lastMs: nowMs, count: r.count, bytes: r.bytes, ...(r.d.map.packed ? { segments: r.segments } : {}), template: JSON.stringify(rec), conn: connectionKeyOfRecord(rec) });
   }
 
   private finalsDue(nowMs: number, why?: FinalReason): EcsRecord[] {
@@ -501,10 +504,12 @@ export class FlowAggregator {
     const flowId = hash(t.key);
     Object.assign(rec.droptrace, {
       id: `${this.o.hostName}-final-${flowId}-${Date.parse(t.last)}`,
-      // A final record summarizes; it adds nothing to window sums.
+      // A final record summarizes; it adds nothing to window sums (segments
+      // included: the template is the flow's last window record).
       count: 0,
       bytes: 0,
-      flow: { id: flowId, key: t.key, final: true, end_reason: reason, total_count: t.count, total_bytes: t.bytes, first_seen: t.first, last_seen: t.last },
+      ...(t.segments !== undefined ? { segments: 0 } : {}),
+      flow: { id: flowId, key: t.key, final: true, end_reason: reason, total_count: t.count, total_bytes: t.bytes, ...(t.segments !== undefined ? { total_segments: t.segments } : {}), first_seen: t.first, last_seen: t.last },
     });
     delete (rec.droptrace as Record<string, unknown>).window;
     return rec;

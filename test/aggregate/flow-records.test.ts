@@ -341,6 +341,19 @@ describe('FlowAggregator: the real 0.17 and 0.23 captures, end to end', () => {
 });
 
 describe('FlowAggregator: final records', () => {
+  it('a TCP flow\'s final record carries its total segments and adds no segments to sums (its template is the last window record)', () => {
+    const a = aggregator({ idleTimeoutMs: 20_000, maxFlows: 10 });
+    const w1 = window(a, 1, [{ ...retrans(3), segments: 5 }]);
+    const w2 = window(a, 2, [{ ...retrans(2), segments: 2 }]);
+    const w3 = window(a, 3, []);
+    const w4 = window(a, 4, []);
+    const [f] = finalsOf([...w3, ...w4]);
+    expect(dt(f).flow).toMatchObject({ final: true, total_count: 5, total_segments: 7 });
+    expect([dt(f).count, dt(f).bytes, dt(f).segments]).toEqual([0, 0, 0]);
+    const all = [...w1, ...w2, ...w3, ...w4].filter((r) => r.event.dataset === 'droptrace.flows');
+    expect(all.reduce((n, r) => n + (dt(r).segments ?? 0), 0)).toBe(7);
+  });
+
   it('a flow idle for idleTimeout gets one final record with its totals; it adds nothing to sums', () => {
     const a = aggregator({ idleTimeoutMs: 20_000, maxFlows: 10 });
     const A = drop(5, { sport: 1 }, 500);

@@ -50,7 +50,7 @@ function droptraceProperties(): Record<string, Field> {
     incoming: { properties: { seq: long, rcv_nxt: long } },
     flow: {
       properties: {
-        id: kw, key: kw, final: bool, end_reason: kw, total_count: long, total_bytes: long, first_seen: date, last_seen: date,
+        id: kw, key: kw, final: bool, end_reason: kw, total_count: long, total_bytes: long, total_segments: long, first_seen: date, last_seen: date,
       },
     },
     // start_ns is a 64-bit monotonic count: above 2^53, so a keyword, not a number.
