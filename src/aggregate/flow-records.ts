@@ -110,6 +110,22 @@ const less = (a: Row, b: Row) => a.count < b.count || (a.count === b.count && a.
 /** A flow's identity across windows (computed only for flows we keep: joining BigInts is not free). */
 const keyOf = (r: Row) => `${r.entry.map}|${r.entry.keys.join('.')}`;
 
+/** Rows of one key summed into the first of them (counts, bytes, segments). */
+function mergeSameKey(rows: Row[]): Row[] {
+  const byKey = new Map<string, Row>();
+  for (const r of rows) {
+    const k = keyOf(r);
+    const m = byKey.get(k);
+    if (!m) byKey.set(k, { ...r });
+    else {
+      m.count += r.count;
+      m.bytes += r.bytes;
+      m.segments += r.segments;
+    }
+  }
+  return [...byKey.values()];
+}
+
 function heapPush(h: Row[], r: Row): void {
   h.push(r);
   let i = h.length - 1;
@@ -295,7 +311,11 @@ export class FlowAggregator {
     const c = this.cur;
     if (!c) return [];
     this.cur = null;
-    const flows = c.heap.sort((a, b) => b.count - a.count || a.seq - b.seq);
+    // The final window holds what bpftrace printed at exit: both generations
+    // when it stopped between a flip and its dump, so one key can come twice.
+    // One record per flow and window (its id is the flow's and the window's).
+    const rows = c.window.final ? mergeSameKey(c.heap) : c.heap;
+    const flows = rows.sort((a, b) => b.count - a.count || a.seq - b.seq);
     const out: EcsRecord[] = [];
     for (const r of flows) {
       const rec = this.flowRecord(r, c.startIso, c.endIso, c.window, c.closedAt);

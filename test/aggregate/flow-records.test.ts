@@ -341,6 +341,16 @@ describe('FlowAggregator: the real 0.17 and 0.23 captures, end to end', () => {
 });
 
 describe('FlowAggregator: final records', () => {
+  it('the final window (both generations printed at exit) gives one record per flow: one id, counts summed', () => {
+    const a = aggregator({ maxFlows: 10 });
+    const recs = window(a, 7, [{ ...retrans(11), segments: 79 }, drop(4), { ...retrans(3), segments: 16 }, drop(2, { sport: 9 })], true);
+    const flows = flowsOf(recs);
+    expect(new Set(flows.map((r) => dt(r).id)).size).toBe(flows.length);
+    const rtx = flows.filter((r) => r.event.action === 'tcp-retransmit');
+    expect(rtx.map((r) => [dt(r).count, dt(r).segments])).toEqual([[14, 95]]);
+    expect(flows.filter((r) => r.event.action === 'packet-dropped').map((r) => dt(r).count).sort()).toEqual([2, 4]);
+  });
+
   it('a TCP flow\'s final record carries its total segments and adds no segments to sums (its template is the last window record)', () => {
     const a = aggregator({ idleTimeoutMs: 20_000, maxFlows: 10 });
     const w1 = window(a, 1, [{ ...retrans(3), segments: 5 }]);
