@@ -96,9 +96,12 @@ export async function runSidecar(a: RunOptions, deps: RunDeps = {}): Promise<voi
     readCounters: deps.readCounters ?? readCountersViaNsenter,
     netnsPath: (ino) => nsPaths.get(ino) ?? (nsPaths = handles()).get(ino),
   });
+  // The namespaces the user named: diagnosis follows only them, and their
+  // counters are baselined before ready (coverage from the first window).
+  const named = resolveNetnsArgs(a['filter-netns'], 'filter-netns');
   // Counters and findings per window (and rule.* on NETFILTER_DROP flow records).
   const diag = deps.diagnoser !== undefined ? deps.diagnoser : a.diagnose
-    ? new WindowDiagnoser({ hostName: host, stateDir: a['state-dir'], only: resolveNetnsArgs(a['filter-netns'], 'filter-netns'), write: (r) => set.write(r), log })
+    ? new WindowDiagnoser({ hostName: host, stateDir: a['state-dir'], only: named, write: (r) => set.write(r), log })
     : null;
   const emit = (r: EcsRecord) => {
     reconciler.observe(r);
@@ -110,14 +113,8 @@ export async function runSidecar(a: RunOptions, deps: RunDeps = {}): Promise<voi
   const uid = deps.uid ?? process.getuid?.() ?? 0;
   const diagStart = diag && uid === 0 ? diag.start() : undefined;
   diagStart?.catch(() => undefined);
-  // Coverage from the first window on for the namespaces the user named
-  // (others are reconciled from their second window: see Reconciler.baseline).
-  // (A name that does not resolve is the session's to report, with its filters.)
-  let named = new Set<number>();
-  try {
-    if (uid === 0) named = resolveNetnsArgs(a['filter-netns'], 'filter-netns');
-  } catch { /* reported by the session */ }
-  const baselines = named.size > 0 ? reconciler.baseline(named) : undefined;
+  // (Other namespaces are reconciled from their second window: see Reconciler.baseline.)
+  const baselines = uid === 0 && named.size > 0 ? reconciler.baseline(named) : undefined;
   const startGate = diagStart || baselines ? Promise.all([diagStart, baselines]) : undefined;
   startGate?.catch(() => undefined);
   let pending: Promise<void> = Promise.resolve();
