@@ -96,10 +96,8 @@ describe('retransmits against the sender\'s kernel counters (run --json)', () =>
   }
 
   /** What the kernel's tracer recorded of one event, and how often the kernel ran droptrace's program for it. */
-  interface Seen {
-    retrans: { fired: string[]; runs: number; misses: number; unrun: number };
-    drops: { fired: string[]; runs: number; misses: number; unrun: number };
-  }
+  interface Witnessed { fired: string[]; runs: number; misses: number; unrun: number }
+  interface Seen { retrans: Witnessed; drops: Witnessed }
 
   /** One transfer; returns A's and B's counter deltas over it and droptrace's records. */
   async function transfer(port: number, sport: number, n: number, size: number, gap: number, idle = 0, witnessed = false) {
